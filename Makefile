@@ -1,0 +1,47 @@
+# Two set-up commands: `make run` and `make test`. Both bootstrap .venv first.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format proto migrate bench clean superuser ci
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+PROTO_OUT := aiproxy/v1/proxy_pb2.py
+$(PROTO_OUT): protos/aiproxy/v1/proxy.proto $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. protos/aiproxy/v1/proxy.proto
+
+proto: $(PROTO_OUT)
+
+migrate: $(STAMP) proto
+	@mkdir -p data
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	$(BIN)/python manage.py serve
+
+superuser: migrate
+	$(BIN)/python manage.py createsuperuser
+
+test: $(STAMP) proto
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) proto
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) aiproxy/v1

@@ -1,0 +1,145 @@
+"""The one error hierarchy of the gateway.
+
+Each error knows its public `code` (the JSON `error.type`), its HTTP status,
+its gRPC status name, whether the router may fail over (`retryable`) and
+whether it counts against a provider's circuit breaker (`breaker_fault`).
+REST maps it in completions_app/api/errors.py, gRPC in completions_app/grpc/errors.py.
+Messages are safe to show: they never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    code = "internal_error"
+    http_status = 500
+    grpc_status = "INTERNAL"
+    retryable = False
+    breaker_fault = False
+    default_message = "Internal error."
+    provider = ""  # set by the service once a provider was tried: the x-aiproxy-provider header
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        upstream_status: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.retry_after = retry_after
+        self.upstream_status = upstream_status
+        self.field = field
+        super().__init__(self.message)
+
+
+# --- the client's own errors -------------------------------------------------
+class InvalidRequest(GatewayError):
+    code = "invalid_request_error"
+    http_status = 400
+    grpc_status = "INVALID_ARGUMENT"
+    default_message = "Invalid request."
+
+
+class AuthenticationFailed(GatewayError):
+    code = "authentication_error"
+    http_status = 401
+    grpc_status = "UNAUTHENTICATED"
+    default_message = "Missing or invalid client key."
+
+
+class PermissionDenied(GatewayError):
+    code = "permission_error"
+    http_status = 403
+    grpc_status = "PERMISSION_DENIED"
+    default_message = "This client key may not use that model."
+
+
+class ModelNotFound(GatewayError):
+    code = "not_found_error"
+    http_status = 404
+    grpc_status = "NOT_FOUND"
+    default_message = "Unknown model."
+
+
+class PayloadTooLarge(GatewayError):
+    code = "request_too_large"
+    http_status = 413
+    grpc_status = "INVALID_ARGUMENT"
+    default_message = "Request body too large."
+
+
+# --- upstream faults (classified at the adapter boundary) ----------------------
+class UpstreamError(GatewayError):
+    """Base of every error that came from (or on the way to) a provider."""
+
+    code = "upstream_error"
+    http_status = 502
+    grpc_status = "UNAVAILABLE"
+    retryable = True
+    breaker_fault = True
+    default_message = "The upstream provider failed."
+
+
+class UpstreamBadRequest(UpstreamError):
+    """400/404/413/422 from the provider: the client's request is at fault."""
+
+    code = "invalid_request_error"
+    http_status = 400
+    grpc_status = "INVALID_ARGUMENT"
+    retryable = False
+    breaker_fault = False
+    default_message = "The provider rejected the request."
+
+
+class UpstreamAuthError(UpstreamError):
+    """401/403 from the provider: this key is bad; another key may work."""
+
+    code = "upstream_auth_error"
+    http_status = 502
+    breaker_fault = False
+    default_message = "The provider rejected the gateway's credentials."
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "rate_limit_error"
+    http_status = 429
+    grpc_status = "RESOURCE_EXHAUSTED"
+    breaker_fault = False
+    default_message = "The provider is rate limiting every available key."
+
+
+class UpstreamServerError(UpstreamError):
+    code = "upstream_error"
+    default_message = "The provider answered with a server error."
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+    http_status = 504
+    grpc_status = "DEADLINE_EXCEEDED"
+    default_message = "The provider did not answer in time."
+
+
+class UpstreamConnectionError(UpstreamError):
+    code = "upstream_connection_error"
+    default_message = "Could not reach the provider."
+
+
+class UpstreamMalformedResponse(UpstreamError):
+    code = "upstream_malformed_response"
+    default_message = "The provider sent a response the gateway could not read."
+
+
+# --- gateway states -------------------------------------------------------------
+class CircuitOpen(UpstreamError):
+    code = "circuit_open"
+    http_status = 503
+    grpc_status = "UNAVAILABLE"
+    breaker_fault = False
+    default_message = "The provider's circuit breaker is open."
+
+
+class NoKeyAvailable(UpstreamRateLimited):
+    default_message = "Every key of the provider is cooling down after rate limits."

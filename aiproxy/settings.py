@@ -1,0 +1,211 @@
+"""Settings, read from the environment (see .env.example for every variable).
+
+With no environment at all this is development mode on embedded defaults:
+SQLite under data/, in-process cache and breaker state, Celery eager.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BASE_DIR / "data"
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=True)
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - development default, refused when DEBUG=0
+DEV_FIELD_ENCRYPTION_KEY = "dev-insecure-field-encryption-key-change-me"  # noqa: S105
+
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default=DEV_FIELD_ENCRYPTION_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
+
+if not DEBUG:
+    _missing = [
+        name
+        for name, value, dev in (
+            ("SECRET_KEY", SECRET_KEY, DEV_SECRET_KEY),
+            ("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY, DEV_FIELD_ENCRYPTION_KEY),
+        )
+        if value == dev or len(value) < 32
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            "DEBUG=0 (production) refuses the development defaults: set "
+            + " and ".join(_missing)
+            + " to random strings of at least 32 characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DEBUG=0 needs ALLOWED_HOSTS (comma-separated host names).")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "providers_app",
+    "completions_app",
+    "metrics_app",
+]
+
+# Admin and docs get Django's full middleware; the /v1 API runs with
+# API_MIDDLEWARE only (aiproxy/asgi.py), because every sync middleware is a
+# thread hop per request (STACK-NOTES.md).
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+API_MIDDLEWARE: list[str] = []
+
+ROOT_URLCONF = "aiproxy.urls"
+ASGI_APPLICATION = "aiproxy.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database ---------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'aiproxy.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + IMMEDIATE transactions + a busy timeout: concurrent writers queue
+    # instead of answering "database is locked".
+    _db["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    # CONN_MAX_AGE>0 leaks connections under ASGI; psycopg's pool does not.
+    _db["CONN_MAX_AGE"] = 0
+    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env.int("DB_POOL_SIZE", default=10)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- redis (optional) -------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if not REDIS_URL and env.str("REDIS_ADDR", default=""):
+    REDIS_URL = f"redis://{env.str('REDIS_ADDR')}/0"
+# Every Redis call on the request path is bounded by this; past it the gateway
+# carries on without Redis (cache bypassed, breaker and rotation local).
+REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=0.25)
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "aiproxy-django",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- gateway behaviour -------------------------------------------------------
+HTTP_PORT = env.int("HTTP_PORT", default=8080)
+GRPC_PORT = env.int("PORT", default=8087)
+METRICS_PORT = env.int("METRICS_PORT", default=9090)
+BIND_HOST = env.str("BIND_HOST", default="0.0.0.0")  # noqa: S104 - a server binds all interfaces by default
+CIRCUIT_BREAKER_MAX_REQUESTS = env.int("CIRCUIT_BREAKER_MAX_REQUESTS", default=5)
+CIRCUIT_BREAKER_TIMEOUT = env.float("CIRCUIT_BREAKER_TIMEOUT", default=60)
+CACHE_TTL = env.int("CACHE_TTL", default=3600)
+KEY_COOLDOWN_S = env.float("KEY_COOLDOWN_S", default=30)
+CATALOG_TTL_S = env.float("CATALOG_TTL_S", default=5)
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1_048_576)
+SHUTDOWN_GRACE_S = env.float("SHUTDOWN_GRACE_S", default=30)
+DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
+RECORD_QUEUE_MAX = env.int("RECORD_QUEUE_MAX", default=100_000)
+RECORD_BATCH_SIZE = env.int("RECORD_BATCH_SIZE", default=500)
+RECORD_FLUSH_INTERVAL_S = env.float("RECORD_FLUSH_INTERVAL_S", default=0.2)
+PROBE_DISABLE_AFTER = env.int("PROBE_DISABLE_AFTER", default=0)  # 0 = never auto-disable
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+
+# --- celery -------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default="")))
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_BEAT_SCHEDULE = {
+    "probe-providers": {"task": "providers_app.tasks.probe_providers", "schedule": env.float("PROBE_INTERVAL_S", default=300)},
+    "rollup-costs": {"task": "completions_app.tasks.rollup_costs", "schedule": env.float("ROLLUP_INTERVAL_S", default=600)},
+}
+
+# --- auth, i18n, static --------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "completions_app.api.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AI Proxy",
+    "DESCRIPTION": "One gateway for Anthropic, OpenAI and Ollama: caching, failover, breakers, cost records.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # The SDKs' and HTTP clients' debug logs can include request headers.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "anthropic": {"level": "WARNING"},
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+FORMS_URLFIELD_ASSUME_HTTPS = True

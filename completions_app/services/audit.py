@@ -1,0 +1,107 @@
+"""One place turns the outcome of a request into its audit record and its metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils import timezone
+
+from metrics_app import metrics
+from providers_app.adapters.types import Message, Usage
+
+from ..models import CompletionRecord
+from .cost import Prices
+from .recorder import record_submit
+from .types import Attempt, CallContext, CompletionInput
+
+ZERO = Decimal(0)
+
+
+def estimate_tokens(text: str) -> int:
+    """~4 characters per token: used only when a provider sent no usage."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def estimate_input_tokens(messages: tuple[Message, ...]) -> int:
+    return sum(estimate_tokens(m.content) for m in messages)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything the record needs; filled in as the request goes."""
+
+    ctx: CallContext
+    inp: CompletionInput
+    stream: bool
+    started_at: object = field(default_factory=timezone.now)
+    served_model: str = ""
+    provider: str = ""
+    provider_key: str = ""
+    status: str = CompletionRecord.Status.OK
+    error_type: str = ""
+    http_status: int = 200
+    usage: Usage = field(default_factory=Usage)
+    prices: Prices | None = None
+    cost: Decimal = ZERO
+    cost_saved: Decimal = ZERO
+    usage_estimated: bool = False
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    cached: bool = False
+    finish_reason: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    upstream_s: float = 0.0  # time spent waiting on providers, for the overhead metric
+
+
+def outcome_finish(o: Outcome) -> None:
+    """Submit the record and update the metrics. Called exactly once per request."""
+    p = o.prices
+    record = CompletionRecord(
+        created_at=o.started_at,
+        request_id=o.ctx.request_id,
+        client_id=o.ctx.client.id,
+        client_name=o.ctx.client.name,
+        interface=o.ctx.interface,
+        model=o.inp.model,
+        served_model=o.served_model,
+        provider=o.provider,
+        provider_key=o.provider_key,
+        status=o.status,
+        error_type=o.error_type,
+        http_status=o.http_status,
+        input_tokens=o.usage.input_tokens,
+        output_tokens=o.usage.output_tokens,
+        cache_read_tokens=o.usage.cache_read_tokens,
+        cache_write_tokens=o.usage.cache_write_tokens,
+        input_price_per_mtok=p.input if p else None,
+        output_price_per_mtok=p.output if p else None,
+        cache_read_price_per_mtok=p.cache_read if p else None,
+        cache_write_price_per_mtok=p.cache_write if p else None,
+        cost_usd=o.cost,
+        cost_saved_usd=o.cost_saved,
+        usage_estimated=o.usage_estimated,
+        latency_ms=round(o.latency_ms, 3),
+        ttft_ms=round(o.ttft_ms, 3) if o.ttft_ms is not None else None,
+        cached=o.cached,
+        stream=o.stream,
+        finish_reason=o.finish_reason or "",
+        attempts=[a.as_dict() for a in o.attempts],
+    )
+    record_submit(record)
+
+    model, provider = o.served_model or o.inp.model, o.provider or "none"
+    metrics.requests_total.labels(model=model, provider=provider, status=o.status).inc()
+    metrics.request_duration_seconds.labels(model=model, provider=provider).observe(o.latency_ms / 1000)
+    metrics.overhead_seconds.observe(max(0.0, o.latency_ms / 1000 - o.upstream_s))
+    for kind, n in (
+        ("input", o.usage.input_tokens),
+        ("output", o.usage.output_tokens),
+        ("cache_read", o.usage.cache_read_tokens),
+        ("cache_write", o.usage.cache_write_tokens),
+    ):
+        if n:  # cache hits carry no tokens: nothing was used upstream
+            metrics.tokens_used_total.labels(model=model, provider=provider, type=kind).inc(n)
+    if o.cost:
+        metrics.cost_total.labels(model=model, provider=provider).inc(float(o.cost))

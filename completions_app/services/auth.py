@@ -1,0 +1,73 @@
+"""Client-key authentication: hash the presented key, find it, check it.
+
+Found identities are cached in-process for AUTH_CACHE_S seconds (so a revoked
+or expired key stops working within that time) to keep the ORM off the hot
+path; misses are cached too, so a flood of junk keys costs one lookup each
+at most per interval and never a thread hop storm.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+from collections import OrderedDict
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from aiproxy.errors import AuthenticationFailed
+
+from ..models import ClientKey
+from .client_keys import MAX_PRESENTED_KEY_LEN, client_key_hash
+from .types import ClientIdentity
+
+AUTH_CACHE_S = 5.0
+AUTH_CACHE_MAX = 10_000
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-.~+/=]+")
+
+_cache: OrderedDict[str, tuple[float, ClientIdentity | None]] = OrderedDict()
+
+
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key from `Authorization: Bearer …` or `x-api-key`."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    return x_api_key.strip() if x_api_key else None
+
+
+def _lookup(key_hash: str) -> ClientIdentity | None:
+    row = ClientKey.objects.filter(key_hash=key_hash, active=True).prefetch_related("allowed_models").first()
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
+        return None
+    allowed = frozenset(m.name for m in row.allowed_models.all())
+    return ClientIdentity(id=row.id, name=row.name, allowed_models=allowed or None, expires_at=row.expires_at)
+
+
+async def client_authenticate(presented: str | None) -> ClientIdentity:
+    """The identity behind a presented key, or AuthenticationFailed."""
+    if not presented or len(presented) > MAX_PRESENTED_KEY_LEN or not _KEY_SHAPE.fullmatch(presented):
+        raise AuthenticationFailed
+    key_hash = client_key_hash(presented)
+    now = time.monotonic()
+    hit = _cache.get(key_hash)
+    if hit is not None and hit[0] > now:
+        identity = hit[1]
+    else:
+        identity = await sync_to_async(_lookup, thread_sensitive=False)(key_hash)
+        _cache[key_hash] = (now + AUTH_CACHE_S, identity)
+        _cache.move_to_end(key_hash)
+        while len(_cache) > AUTH_CACHE_MAX:
+            _cache.popitem(last=False)
+    if identity is None:
+        raise AuthenticationFailed
+    if identity.expires_at is not None and identity.expires_at <= timezone.now():
+        raise AuthenticationFailed("This client key has expired.")
+    return identity
+
+
+def auth_cache_clear() -> None:
+    _cache.clear()

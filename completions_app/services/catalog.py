@@ -1,0 +1,138 @@
+"""An in-process snapshot of the enabled providers, keys and models.
+
+The hot path never touches the ORM: it reads this snapshot, which is
+reloaded in the background when older than CATALOG_TTL_S (admin edits reach
+requests within that many seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from providers_app.models import Model, ModelFallback, Provider
+
+from .cost import Prices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: int
+    label: str
+    secret: str = field(repr=False)
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    timeout_s: float
+    keys: tuple[KeyEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: int
+    name: str
+    upstream_model: str
+    provider: ProviderEntry
+    prices: Prices
+    fallbacks: tuple[str, ...]
+    max_output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    models: dict[str, ModelEntry]
+    providers: dict[str, ProviderEntry]
+    loaded_at: float
+
+
+def catalog_load() -> Catalog:
+    """Read the catalog from the database (sync; runs in a worker thread)."""
+    providers: dict[str, ProviderEntry] = {}
+    by_id: dict[int, ProviderEntry] = {}
+    for p in Provider.objects.filter(enabled=True).prefetch_related("keys"):
+        keys = tuple(
+            KeyEntry(id=k.id, label=k.label, secret=k.secret, weight=k.weight)
+            for k in sorted(p.keys.all(), key=lambda k: k.id)
+            if k.enabled
+        )
+        entry = ProviderEntry(
+            id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, keys=keys
+        )
+        providers[p.name] = entry
+        by_id[p.id] = entry
+    fallbacks: dict[int, list[str]] = {}
+    for link in ModelFallback.objects.select_related("fallback").order_by("model_id", "position", "id"):
+        fallbacks.setdefault(link.model_id, []).append(link.fallback.name)
+    models: dict[str, ModelEntry] = {}
+    for m in Model.objects.filter(enabled=True, provider__enabled=True):
+        prices = Prices(
+            input=m.input_per_mtok,
+            output=m.output_per_mtok,
+            cache_read=m.cache_read_per_mtok if m.cache_read_per_mtok is not None else m.input_per_mtok,
+            cache_write=m.cache_write_per_mtok if m.cache_write_per_mtok is not None else m.input_per_mtok,
+        )
+        models[m.name] = ModelEntry(
+            id=m.id,
+            name=m.name,
+            upstream_model=m.upstream_model,
+            provider=by_id[m.provider_id],
+            prices=prices,
+            fallbacks=tuple(fallbacks.get(m.id, ())),
+            max_output_tokens=m.max_output_tokens,
+        )
+    return Catalog(models=models, providers=providers, loaded_at=time.monotonic())
+
+
+class _CatalogCache:
+    def __init__(self) -> None:
+        self.current: Catalog | None = None
+        self._refresh: asyncio.Task | None = None
+
+    async def get(self) -> Catalog:
+        current = self.current
+        if current is None:
+            # Concurrent first requests may each load once; harmless, and no
+            # lock to tie this object to one event loop.
+            current = self.current = await sync_to_async(catalog_load, thread_sensitive=False)()
+            return current
+        if time.monotonic() - current.loaded_at > settings.CATALOG_TTL_S and (
+            self._refresh is None or self._refresh.done()
+        ):
+            # Serve the snapshot we have; reload beside the request.
+            self._refresh = asyncio.get_running_loop().create_task(self._reload())
+        return current
+
+    async def _reload(self) -> None:
+        try:
+            self.current = await sync_to_async(catalog_load, thread_sensitive=False)()
+        except Exception:
+            log.exception("catalog reload failed; serving the previous snapshot")
+
+    def invalidate(self) -> None:
+        self.current = None
+
+
+_cache = _CatalogCache()
+
+
+async def catalog_get() -> Catalog:
+    return await _cache.get()
+
+
+def catalog_invalidate() -> None:
+    """Drop the snapshot; the next request reloads it (tests, admin actions)."""
+    _cache.invalidate()
+

@@ -1,0 +1,314 @@
+"""The completion service: the one thing REST, the OpenAI-compatible API and
+gRPC call. Validation, cache, single flight, routing, cost, the audit record
+and metrics all happen here, in that order, for streams and non-streams alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from decimal import Decimal
+
+from aiproxy.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
+from metrics_app import metrics
+from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.types import ROLES, ChatRequest, Completion, StreamChunk, Usage
+
+from ..models import CompletionRecord
+from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish
+from .catalog import Catalog, ModelEntry, catalog_get
+from .cost import cost_compute
+from .response_cache import CachedAnswer, cache_key, cacheable, response_cache
+from .router import route
+from .singleflight import LeaderGone, flights
+from .types import CallContext, CompletionInput, CompletionResult, StreamDelta, StreamEnd, StreamEvent, StreamStart
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS_LIMIT = 1_000_000
+Status = CompletionRecord.Status
+
+
+# --- validation -----------------------------------------------------------------------------
+def _validate(inp: CompletionInput) -> None:
+    if not inp.messages:
+        raise InvalidRequest("Provide `prompt` or a non-empty `messages` list.", field="messages")
+    for i, m in enumerate(inp.messages):
+        if m.role not in ROLES:
+            raise InvalidRequest(f"messages[{i}].role must be one of {', '.join(ROLES)}.", field=f"messages[{i}].role")
+    if inp.max_tokens is not None and not (1 <= inp.max_tokens <= MAX_TOKENS_LIMIT):
+        raise InvalidRequest(f"max_tokens must be between 1 and {MAX_TOKENS_LIMIT}.", field="max_tokens")
+    if inp.temperature is not None and not (0 <= inp.temperature <= 2):
+        raise InvalidRequest("temperature must be between 0 and 2.", field="temperature")
+    if inp.top_p is not None and not (0 <= inp.top_p <= 1):
+        raise InvalidRequest("top_p must be between 0 and 1.", field="top_p")
+    if len(inp.stop) > 16:
+        raise InvalidRequest("stop takes at most 16 sequences.", field="stop")
+
+
+def _resolve(catalog: Catalog, inp: CompletionInput, ctx: CallContext) -> ModelEntry:
+    model = catalog.models.get(inp.model)
+    if model is None:
+        raise ModelNotFound(f"Unknown model {inp.model[:200]!r}.", field="model")
+    allowed = ctx.client.allowed_models
+    if allowed is not None and inp.model not in allowed:
+        raise PermissionDenied(f"This client key may not use model {inp.model!r}.", field="model")
+    return model
+
+
+def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
+    max_tokens = inp.max_tokens
+    if model.max_output_tokens and max_tokens and max_tokens > model.max_output_tokens:
+        max_tokens = model.max_output_tokens
+    return ChatRequest(
+        model=model.upstream_model,
+        messages=inp.messages,
+        max_tokens=max_tokens,
+        temperature=inp.temperature,
+        top_p=inp.top_p,
+        stop=inp.stop,
+        user=inp.user,
+    )
+
+
+def _result(o: Outcome, *, text: str, response_id: str | None = None) -> CompletionResult:
+    return CompletionResult(
+        request_id=o.ctx.request_id,
+        model=o.inp.model,
+        served_model=o.served_model,
+        provider=o.provider,
+        text=text,
+        finish_reason=o.finish_reason,
+        usage=o.usage,
+        cost_usd=o.cost,
+        cached=o.cached,
+        latency_ms=o.latency_ms,
+        response_id=response_id,
+        usage_estimated=o.usage_estimated,
+        attempts=o.attempts,
+    )
+
+
+def _apply_hit(o: Outcome, hit: CachedAnswer) -> None:
+    o.status, o.cached = Status.CACHE_HIT, True
+    o.served_model, o.provider, o.finish_reason = hit.served_model, hit.provider, hit.finish_reason
+    o.cost_saved = Decimal(hit.cost_usd)
+    metrics.cache_hits_total.labels(result="hit").inc()
+
+
+def _apply_error(o: Outcome, exc: BaseException) -> None:
+    o.status = Status.ERROR
+    if isinstance(exc, GatewayError):
+        o.error_type, o.http_status = exc.code, exc.http_status
+        o.provider = o.provider or exc.provider
+    elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        o.error_type, o.http_status = "client_disconnected", 499
+    else:
+        o.error_type, o.http_status = "internal_error", 500
+
+
+def _apply_usage(o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str) -> None:
+    if usage is None:
+        usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimate_tokens(delivered))
+        o.usage_estimated = True
+    o.usage, o.prices = usage, model.prices
+    o.cost = cost_compute(usage=usage, prices=model.prices)
+
+
+async def _await_flight(key: str) -> CachedAnswer | None:
+    """The answer of an identical request already in flight, if there is one."""
+    flight = flights.follower_of(key)
+    if flight is None:
+        return None
+    try:
+        return await asyncio.shield(flight.future)
+    except LeaderGone:
+        return None
+
+
+async def _lookup(o: Outcome, key: str | None) -> CachedAnswer | None:
+    """A cached answer, or the answer of an identical request in flight.
+
+    The flight check comes last and nothing awaits between it and the caller
+    taking the lead, so two identical requests cannot both lead."""
+    if key is None:
+        metrics.cache_hits_total.labels(result="bypass").inc()
+        return None
+    hit = await response_cache.get(key) or await _await_flight(key)
+    if hit is None:
+        metrics.cache_hits_total.labels(result="miss").inc()
+    return hit
+
+
+def _start(inp: CompletionInput, ctx: CallContext, *, stream: bool) -> tuple[Outcome, float]:
+    metrics.in_flight.inc()
+    return Outcome(ctx=ctx, inp=inp, stream=stream), time.perf_counter()
+
+
+def _end(o: Outcome, t0: float) -> None:
+    metrics.in_flight.dec()
+    o.latency_ms = (time.perf_counter() - t0) * 1000
+    outcome_finish(o)
+
+
+# --- non-streaming -----------------------------------------------------------------------------
+async def completion_create(inp: CompletionInput, ctx: CallContext) -> CompletionResult:
+    o, t0 = _start(inp, ctx, stream=False)
+    try:
+        _validate(inp)
+        catalog = await catalog_get()
+        model = _resolve(catalog, inp, ctx)
+        key = cache_key(inp) if cacheable(inp) else None
+        hit = await _lookup(o, key)
+        if hit is not None:
+            _apply_hit(o, hit)
+            o.latency_ms = (time.perf_counter() - t0) * 1000
+            return _result(o, text=hit.text)
+        if key is not None and flights.follower_of(key) is None:
+            async with flights.lead(key) as flight:
+                completion = await _call(o, catalog, model)
+                answer = _answer(o, completion.text, [completion.text])
+                flight.resolve(answer)
+                await response_cache.set(key, answer)
+        else:
+            completion = await _call(o, catalog, model)
+        o.latency_ms = (time.perf_counter() - t0) * 1000
+        return _result(o, text=completion.text, response_id=completion.response_id)
+    except BaseException as exc:
+        _apply_error(o, exc)
+        raise
+    finally:
+        _end(o, t0)
+
+
+async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
+    started = time.perf_counter()
+
+    async def run(m: ModelEntry, adapter: ProviderAdapter) -> Completion:
+        return await adapter.complete(_chat_request(m, o.inp))
+
+    try:
+        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
+    finally:
+        o.upstream_s += time.perf_counter() - started
+    routed.ticket.success()
+    m = routed.model
+    o.served_model, o.provider = m.name, m.provider.name
+    o.provider_key = routed.key.label if routed.key else ""
+    o.finish_reason = routed.value.finish_reason
+    metrics.upstream_duration_seconds.labels(provider=o.provider).observe(time.perf_counter() - started)
+    _apply_usage(o, m, routed.value.usage, routed.value.text)
+    return routed.value
+
+
+def _answer(o: Outcome, text: str, chunks: list[str]) -> CachedAnswer:
+    return CachedAnswer(
+        text=text,
+        chunks=chunks,
+        finish_reason=o.finish_reason,
+        usage=o.usage,
+        served_model=o.served_model,
+        provider=o.provider,
+        cost_usd=str(o.cost),
+    )
+
+
+# --- streaming ---------------------------------------------------------------------------------------
+async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIterator[StreamEvent]:
+    """Deltas, then one StreamEnd. Errors before the first delta and mid-stream
+    are raised as GatewayError; the record is written however the stream ends,
+    including when the consumer stops iterating (client disconnect)."""
+    o, t0 = _start(inp, ctx, stream=True)
+    try:
+        _validate(inp)
+        catalog = await catalog_get()
+        model = _resolve(catalog, inp, ctx)
+        key = cache_key(inp) if cacheable(inp) else None
+        hit = await _lookup(o, key)
+        if hit is not None:
+            _apply_hit(o, hit)
+            yield StreamStart(ctx.request_id, o.served_model, o.provider, cached=True)
+            for chunk in hit.chunks:
+                yield StreamDelta(chunk)
+            o.latency_ms = (time.perf_counter() - t0) * 1000
+            yield StreamEnd(_result(o, text=hit.text))
+            return
+        if key is not None and flights.follower_of(key) is None:
+            async with flights.lead(key) as flight:
+                chunks: list[str] = []
+                async with aclosing(_stream_upstream(o, t0, catalog, model, chunks)) as events:
+                    async for event in events:
+                        yield event
+                answer = _answer(o, "".join(chunks), chunks)
+                flight.resolve(answer)
+                await response_cache.set(key, answer)
+        else:
+            # aclosing: when our consumer stops early, the upstream stream is
+            # closed and its usage settled before the record is written.
+            async with aclosing(_stream_upstream(o, t0, catalog, model, [])) as events:
+                async for event in events:
+                    yield event
+    except BaseException as exc:
+        _apply_error(o, exc)
+        raise
+    finally:
+        _end(o, t0)
+
+
+async def _stream_upstream(
+    o: Outcome, t0: float, catalog: Catalog, model: ModelEntry, chunks: list[str]
+) -> AsyncIterator[StreamEvent]:
+    started = time.perf_counter()
+
+    async def run(m: ModelEntry, adapter: ProviderAdapter) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
+        # Failover is possible until the first chunk arrives, so opening the
+        # stream and reading its first chunk is the routed call.
+        it = aiter(adapter.stream(_chat_request(m, o.inp)))
+        try:
+            return it, await anext(it)
+        except StopAsyncIteration:
+            return it, None
+        except BaseException:
+            await it.aclose()
+            raise
+
+    try:
+        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
+    finally:
+        o.upstream_s += time.perf_counter() - started
+    m, (it, chunk) = routed.model, routed.value
+    o.served_model, o.provider = m.name, m.provider.name
+    o.provider_key = routed.key.label if routed.key else ""
+    o.ttft_ms = (time.perf_counter() - t0) * 1000
+    metrics.ttft_seconds.labels(provider=o.provider).observe(time.perf_counter() - started)
+    usage: Usage | None = None
+    try:
+        yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
+        while chunk is not None:
+            if chunk.text:
+                chunks.append(chunk.text)
+                yield StreamDelta(chunk.text)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.finish_reason:
+                o.finish_reason = chunk.finish_reason
+            chunk = await anext(it, None)
+        routed.ticket.success()
+    except BaseException as exc:
+        if isinstance(exc, GatewayError):
+            routed.ticket.failure(exc)
+        else:
+            routed.ticket.release()
+        raise
+    finally:
+        o.upstream_s = time.perf_counter() - started
+        metrics.upstream_duration_seconds.labels(provider=o.provider).observe(o.upstream_s)
+        # What was delivered is what is billed: the provider's usage when it
+        # sent one, else an estimate (flagged on the record).
+        _apply_usage(o, m, usage, "".join(chunks))
+        await it.aclose()
+    o.latency_ms = (time.perf_counter() - t0) * 1000
+    yield StreamEnd(_result(o, text="".join(chunks)))

@@ -1,0 +1,140 @@
+"""Audit records leave the request path through a bounded queue and are
+written in batches by one writer thread.
+
+One writer means SQLite never sees two writers ("database is locked"); batches
+mean a per-request INSERT never caps throughput. When the database is down the
+batch is kept and retried with backoff: records wait in memory (bounded by
+RECORD_QUEUE_MAX, then dropped with a metric and a log line) and are written
+when it returns. `flush()` drains the queue; `serve` calls it on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from datetime import datetime
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from metrics_app import metrics
+
+from ..models import ClientKey, CompletionRecord
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 5.0
+
+
+class RecordWriter:
+    def __init__(self) -> None:
+        self._queue: deque[CompletionRecord] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._inflight = 0  # records taken by the writer but not yet committed
+        self._stopping = False
+
+    # --- request path -----------------------------------------------------------
+    def submit(self, record: CompletionRecord) -> None:
+        """Non-blocking; safe from the event loop and from any thread."""
+        with self._cond:
+            if len(self._queue) >= settings.RECORD_QUEUE_MAX:
+                metrics.records_dropped_total.inc()
+                log.error("audit record queue full (%d); dropping record %s", len(self._queue), record.request_id)
+                return
+            self._queue.append(record)
+            metrics.record_queue_depth.set(len(self._queue) + self._inflight)
+            self._ensure_thread()
+            if len(self._queue) >= settings.RECORD_BATCH_SIZE:
+                self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + self._inflight
+
+    # --- writer thread --------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="aiproxy-record-writer", daemon=True)
+            self._thread.start()
+
+    def _take_batch(self) -> list[CompletionRecord]:
+        with self._cond:
+            if not self._queue and not self._stopping:
+                self._cond.wait(timeout=settings.RECORD_FLUSH_INTERVAL_S)
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), settings.RECORD_BATCH_SIZE))]
+            self._inflight = len(batch)
+            return batch
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            batch = self._take_batch()
+            if not batch:
+                if self._stopping:
+                    return
+                continue
+            while True:
+                try:
+                    self._write(batch)
+                    backoff = 0.1
+                    break
+                except Exception as exc:
+                    metrics.record_write_errors_total.inc()
+                    log.warning("writing %d audit records failed (%s); retrying in %.1fs", len(batch), type(exc).__name__, backoff)
+                    close_old_connections()
+                    try:
+                        connection.close()
+                    except Exception:  # noqa: S110 - the connection is already broken
+                        pass
+                    time.sleep(backoff)  # the writer thread, never the event loop
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+            with self._cond:
+                self._inflight = 0
+                metrics.record_queue_depth.set(len(self._queue))
+                self._cond.notify_all()
+
+    @staticmethod
+    def _write(batch: list[CompletionRecord]) -> None:
+        with transaction.atomic():
+            # ignore_conflicts: a batch retried after a commit whose answer was
+            # lost must not fail on its own primary keys.
+            CompletionRecord.objects.bulk_create(batch, ignore_conflicts=True)
+            last_used: dict[int, datetime] = {}
+            for r in batch:
+                if r.client_id is not None:
+                    last_used[r.client_id] = max(r.created_at, last_used.get(r.client_id, r.created_at))
+            for client_id, when in last_used.items():
+                ClientKey.objects.filter(pk=client_id).exclude(last_used_at__gte=when).update(last_used_at=when)
+        metrics.records_written_total.inc(len(batch))
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Block until every submitted record is written (True) or timeout (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._queue:
+                self._ensure_thread()
+            self._cond.notify_all()
+            while self._queue or self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(timeout=min(left, 0.05))
+                self._cond.notify_all()
+        return True
+
+
+writer = RecordWriter()
+
+
+def record_submit(record: CompletionRecord) -> None:
+    writer.submit(record)
+
+
+def records_flush(timeout: float = 30.0) -> bool:
+    return writer.flush(timeout)
+

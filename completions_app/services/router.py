@@ -1,0 +1,142 @@
+"""Routing: the requested model, then its fallbacks in order; per model, the
+provider's keys in round-robin order; every attempt behind the provider's breaker.
+
+- 429 → that key cools down, the next key is tried.
+- 401/403 → the next key is tried (a bad key must not take the model down).
+- Upstream faults (connection, timeout, 5xx, malformed) and an open breaker →
+  the next fallback model.
+- The client's own errors (400-class) → returned at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from aiproxy.errors import (
+    CircuitOpen,
+    GatewayError,
+    NoKeyAvailable,
+    UpstreamAuthError,
+    UpstreamError,
+    UpstreamRateLimited,
+)
+from metrics_app import metrics
+from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.registry import ClientPool
+
+from .breakers import Ticket, board
+from .catalog import Catalog, KeyEntry, ModelEntry
+from .keyring import keyring
+from .types import Attempt
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+pool = ClientPool()
+
+
+@dataclass(slots=True)
+class Routed(Generic[T]):
+    value: T
+    model: ModelEntry
+    key: KeyEntry | None
+    ticket: Ticket  # still open: the caller reports success (or a mid-stream failure)
+
+
+def model_chain(catalog: Catalog, model: ModelEntry) -> list[ModelEntry]:
+    chain = [model]
+    for name in model.fallbacks:
+        fb = catalog.models.get(name)
+        if fb is not None and fb not in chain:
+            chain.append(fb)
+    return chain
+
+
+def _adapter(model: ModelEntry, key: KeyEntry | None) -> ProviderAdapter:
+    p = model.provider
+    return pool.get(
+        f"key:{key.id}" if key else f"provider:{p.id}",
+        kind=p.kind,
+        base_url=p.base_url or None,
+        api_key=key.secret if key else None,
+        timeout_s=p.timeout_s,
+    )
+
+
+def _as_gateway_error(exc: Exception) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    # An adapter let something unclassified through: a bug, but still an upstream fault.
+    log.error("unclassified error from an adapter: %s", type(exc).__name__)
+    return UpstreamError()
+
+
+async def route(
+    *,
+    catalog: Catalog,
+    model: ModelEntry,
+    attempts: list[Attempt],
+    run: Callable[[ModelEntry, ProviderAdapter], Awaitable[T]],
+) -> Routed[T]:
+    """Call `run` on the first (model, key) that answers; raise the last error otherwise."""
+    last: GatewayError | None = None
+    chain = model_chain(catalog, model)
+    for i, m in enumerate(chain):
+        provider = m.provider
+        if i > 0:
+            metrics.failovers_total.labels(from_model=chain[i - 1].name, to_model=m.name).inc()
+        try:
+            ticket = board.get(provider.name, timeout_s=provider.timeout_s).admit()
+        except CircuitOpen as exc:
+            exc.provider = provider.name
+            attempts.append(Attempt(m.name, provider.name, "", exc.code))
+            last = exc
+            continue
+        if provider.keys:
+            keys: list[KeyEntry | None] = list((await keyring.order(provider))[0])
+        else:
+            keys = [None] if provider.kind == "ollama" else []
+        if not keys:
+            ticket.release()
+            last = NoKeyAvailable(f"Every key of provider {provider.name} is cooling down or none is enabled.")
+            last.provider = provider.name
+            attempts.append(Attempt(m.name, provider.name, "", last.code))
+            continue
+        for key in keys:
+            label = key.label if key else ""
+            try:
+                value = await run(m, _adapter(m, key))
+            except asyncio.CancelledError:
+                ticket.release()
+                raise
+            except Exception as raw:
+                exc = _as_gateway_error(raw)
+                exc.provider = provider.name
+                attempts.append(Attempt(m.name, provider.name, label, exc.code))
+                last = exc
+                if isinstance(exc, UpstreamRateLimited) and key is not None:
+                    await keyring.cooldown(key, exc.retry_after)
+                    metrics.key_cooldowns_total.labels(provider=provider.name).inc()
+                    continue
+                if isinstance(exc, UpstreamAuthError):
+                    log.warning("provider %s rejected key %s (status %s)", provider.name, label, exc.upstream_status)
+                    continue
+                ticket.failure(exc)
+                if not exc.retryable:
+                    raise exc from None
+                break
+            attempts.append(Attempt(m.name, provider.name, label, "ok"))
+            return Routed(value=value, model=m, key=key, ticket=ticket)
+        else:
+            # Every key was rate limited or rejected: the provider answered, so
+            # it is not a breaker fault; move on to the fallbacks.
+            if last is not None:
+                ticket.failure(last)
+            else:
+                ticket.release()
+    assert last is not None  # noqa: S101 - the chain always has the requested model
+    raise last

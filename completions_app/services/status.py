@@ -1,0 +1,95 @@
+"""Read-side views of the gateway: provider status and health."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from providers_app.models import Provider
+
+from .breakers import board
+from .keyring import keyring
+from .redis_state import RedisUnavailable, redis_call, redis_configured
+
+
+def _providers() -> list[dict]:
+    rows = []
+    for p in Provider.objects.prefetch_related("keys").order_by("name"):
+        keys = list(p.keys.all())
+        rows.append(
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "enabled": p.enabled,
+                "healthy": p.healthy,
+                "last_probe_at": p.last_probe_at.isoformat() if p.last_probe_at else None,
+                "last_probe_latency_ms": p.last_probe_latency_ms,
+                "keys": [
+                    {
+                        "label": k.label,
+                        "enabled": k.enabled,
+                        "healthy": k.healthy,
+                        "last_probe_latency_ms": k.last_probe_latency_ms,
+                        "id": k.id,
+                    }
+                    for k in keys
+                ],
+                "timeout_s": p.timeout_s,
+            }
+        )
+    return rows
+
+
+async def provider_status_list() -> list[dict]:
+    """Per provider: breaker state, consecutive failures, keys enabled/cooling, probe health. No secret."""
+    from .catalog import KeyEntry, ProviderEntry
+
+    out = []
+    for row in await sync_to_async(_providers, thread_sensitive=False)():
+        breaker = board.get(row["name"], timeout_s=row.pop("timeout_s"))
+        enabled_keys = [k for k in row["keys"] if k["enabled"]]
+        entry = ProviderEntry(
+            id=0,
+            name=row["name"],
+            kind=row["kind"],
+            base_url="",
+            timeout_s=0,
+            keys=tuple(KeyEntry(id=k["id"], label=k["label"], secret="", weight=1) for k in enabled_keys),  # noqa: S106
+        )
+        cooling = await keyring.cooling_count(entry)
+        for k in row["keys"]:
+            del k["id"]
+        out.append(
+            {
+                **row,
+                "state": breaker.state,
+                "failures": breaker.failures,
+                "keys_enabled": len(enabled_keys),
+                "keys_cooling": cooling,
+            }
+        )
+    return out
+
+
+def _db_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        return False
+    finally:
+        connection.close()
+
+
+async def health_check() -> dict:
+    """Database and cache reachability; status "ok" or "degraded"."""
+    db = await sync_to_async(_db_ok, thread_sensitive=False)()
+    if redis_configured():
+        try:
+            cache_ok = bool(await redis_call(lambda r: r.ping()))
+        except RedisUnavailable:
+            cache_ok = False
+    else:
+        cache_ok = True  # the in-process cache cannot be unreachable
+    return {"status": "ok" if db and cache_ok else "degraded", "database": db, "cache": cache_ok}

@@ -1,0 +1,44 @@
+"""Every metric the gateway exports. The first six names and labels are the
+seed's contract (DESIGN.md); label values are the public model name and the
+provider's configured name, never a key.
+
+With PROMETHEUS_MULTIPROC_DIR set (serve --workers N), prometheus_client
+writes per-process files and the exporter aggregates them.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# LLM calls last seconds to minutes: buckets reach 120 s.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 90, 120)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+requests_total = Counter("ai_proxy_requests_total", "Completion requests.", ["model", "provider", "status"])
+request_duration_seconds = Histogram(
+    "ai_proxy_request_duration_seconds", "End-to-end request duration.", ["model", "provider"], buckets=LATENCY_BUCKETS
+)
+tokens_used_total = Counter("ai_proxy_tokens_used_total", "Tokens used.", ["model", "provider", "type"])
+cost_total = Counter("ai_proxy_cost_total", "Cost in USD.", ["model", "provider"])
+cache_hits_total = Counter("ai_proxy_cache_hits_total", "Response cache lookups.", ["result"])
+circuit_breaker_state = Gauge(
+    "ai_proxy_circuit_breaker_state",
+    "0 closed, 1 half-open, 2 open.",
+    ["provider"],
+    multiprocess_mode="max",
+)
+
+in_flight = Gauge("ai_proxy_requests_in_flight", "Requests being served.", multiprocess_mode="livesum")
+upstream_duration_seconds = Histogram(
+    "ai_proxy_upstream_duration_seconds", "Upstream call duration.", ["provider"], buckets=LATENCY_BUCKETS
+)
+ttft_seconds = Histogram(
+    "ai_proxy_time_to_first_token_seconds", "Time to the first streamed token.", ["provider"], buckets=LATENCY_BUCKETS
+)
+overhead_seconds = Histogram(
+    "ai_proxy_gateway_overhead_seconds", "Time spent in the gateway outside upstream calls.", buckets=OVERHEAD_BUCKETS
+)
+failovers_total = Counter("ai_proxy_failovers_total", "Moves to the next model in a fallback chain.", ["from_model", "to_model"])
+key_cooldowns_total = Counter("ai_proxy_key_cooldowns_total", "Provider keys put in cooldown after a 429.", ["provider"])
+record_queue_depth = Gauge("ai_proxy_record_queue_depth", "Audit records waiting to be written.", multiprocess_mode="livesum")
+records_written_total = Counter("ai_proxy_records_written_total", "Audit records written to the database.")
+records_dropped_total = Counter("ai_proxy_records_dropped_total", "Audit records dropped because the queue was full.")
+record_write_errors_total = Counter("ai_proxy_record_write_errors_total", "Failed batch writes (retried).")

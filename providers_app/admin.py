@@ -1,0 +1,85 @@
+from django import forms
+from django.contrib import admin
+
+from .models import Model, ModelFallback, Provider, ProviderKey
+
+
+class ProviderKeyForm(forms.ModelForm):
+    """The secret can be set or replaced, never read back: the form has a
+    write-only field and the stored value never reaches a page."""
+
+    new_secret = forms.CharField(
+        label="Secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = ProviderKey
+        fields = ["provider", "label", "new_secret", "weight", "enabled"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.instance.pk and not data.get("new_secret"):
+            self.add_error("new_secret", "A new key needs its secret.")
+        return data
+
+    def save(self, commit: bool = True) -> ProviderKey:
+        key = super().save(commit=False)
+        if self.cleaned_data.get("new_secret"):
+            key.set_secret(self.cleaned_data["new_secret"])
+        if commit:
+            key.save()
+        return key
+
+
+class ProviderKeyInline(admin.TabularInline):
+    model = ProviderKey
+    form = ProviderKeyForm
+    extra = 0
+    readonly_fields = ["secret_tail", "healthy", "last_used_at", "last_probe_at"]
+    fields = ["label", "secret_tail", "new_secret", "weight", "enabled", "healthy", "last_used_at", "last_probe_at"]
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "base_url", "timeout_s", "enabled", "healthy", "last_probe_latency_ms", "last_probe_at"]
+    list_filter = ["kind", "enabled", "healthy"]
+    search_fields = ["name", "base_url"]
+    readonly_fields = ["healthy", "last_probe_at", "last_probe_latency_ms", "created_at", "updated_at"]
+    inlines = [ProviderKeyInline]
+
+
+@admin.register(ProviderKey)
+class ProviderKeyAdmin(admin.ModelAdmin):
+    form = ProviderKeyForm
+    list_display = ["label", "provider", "secret_tail", "weight", "enabled", "healthy", "last_probe_latency_ms", "last_used_at"]
+    list_filter = ["provider", "enabled", "healthy"]
+    search_fields = ["label", "provider__name"]
+    readonly_fields = [
+        "secret_tail",
+        "created_at",
+        "last_used_at",
+        "healthy",
+        "last_probe_at",
+        "last_probe_latency_ms",
+        "last_probe_error",
+        "consecutive_probe_failures",
+    ]
+
+
+class ModelFallbackInline(admin.TabularInline):
+    model = ModelFallback
+    fk_name = "model"
+    extra = 0
+    fields = ["position", "fallback"]
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "provider", "upstream_model", "input_per_mtok", "output_per_mtok", "enabled"]
+    list_filter = ["provider", "enabled"]
+    search_fields = ["name", "upstream_model"]
+    inlines = [ModelFallbackInline]

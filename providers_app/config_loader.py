@@ -1,0 +1,220 @@
+"""`loadconfig`: validate a YAML config fully, then upsert it in one transaction.
+
+Validation runs before any write, so a file with an error changes nothing; the
+error names the entry and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlparse
+
+from django.db import transaction
+
+from .models import Model, ModelFallback, Provider, ProviderKey
+
+ENV_PREFIX = "os.environ/"
+KINDS = {k.value for k in Provider.Kind}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class LoadSummary:
+    providers: int = 0
+    keys: int = 0
+    models: int = 0
+    clients: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _resolve(value: Any, where: str) -> str:
+    """A literal, or `os.environ/NAME` read from the environment."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: must be a non-empty string")
+    if value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        resolved = os.environ.get(name)
+        if not resolved:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return resolved
+    return value
+
+
+def _decimal(value: Any, where: str, *, optional: bool = False) -> Decimal | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, float):
+        raise ConfigError(f"{where}: write prices as strings (\"3.00\"), not floats, to keep them exact")
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ConfigError(f"{where}: not a decimal number: {value!r}") from None
+    if not d.is_finite() or d < 0:
+        raise ConfigError(f"{where}: must be a non-negative number")
+    return d
+
+
+def _check_keys(entry: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+
+
+def _validate(data: Any) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError("the file must be a mapping with providers:, models: and optionally clients:")
+    _check_keys(data, {"providers", "models", "clients"}, "top level")
+    providers, models, clients = data.get("providers") or [], data.get("models") or [], data.get("clients") or []
+    out: dict[str, list] = {"providers": [], "models": [], "clients": []}
+    names: set[str] = set()
+    for i, p in enumerate(providers):
+        where = f"providers[{i}]"
+        if not isinstance(p, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        _check_keys(p, {"name", "kind", "base_url", "timeout_s", "keys", "enabled"}, where)
+        name = p.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: required")
+        where = f"provider {name!r}"
+        if name in names:
+            raise ConfigError(f"{where}.name: duplicate")
+        names.add(name)
+        if p.get("kind") not in KINDS:
+            raise ConfigError(f"{where}.kind: must be one of {', '.join(sorted(KINDS))}")
+        base_url = p.get("base_url") or ""
+        if base_url and urlparse(base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"{where}.base_url: must be an http(s) URL")
+        timeout = p.get("timeout_s", 60)
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise ConfigError(f"{where}.timeout_s: must be a positive number")
+        keys = []
+        labels: set[str] = set()
+        for j, k in enumerate(p.get("keys") or []):
+            kwhere = f"{where}.keys[{j}]"
+            if not isinstance(k, dict):
+                raise ConfigError(f"{kwhere}: must be a mapping")
+            _check_keys(k, {"label", "secret", "weight", "enabled"}, kwhere)
+            label = k.get("label")
+            if not isinstance(label, str) or not label:
+                raise ConfigError(f"{kwhere}.label: required")
+            if label in labels:
+                raise ConfigError(f"{kwhere}.label: duplicate {label!r}")
+            labels.add(label)
+            weight = k.get("weight", 1)
+            if not isinstance(weight, int) or weight < 1:
+                raise ConfigError(f"{kwhere}.weight: must be a whole number ≥ 1")
+            keys.append({"label": label, "secret": _resolve(k.get("secret"), f"{kwhere}.secret"), "weight": weight,
+                         "enabled": bool(k.get("enabled", True))})
+        if p["kind"] != "ollama" and not keys:
+            raise ConfigError(f"{where}.keys: a {p['kind']} provider needs at least one key")
+        out["providers"].append({"name": name, "kind": p["kind"], "base_url": base_url, "timeout_s": float(timeout),
+                                 "enabled": bool(p.get("enabled", True)), "keys": keys})
+
+    model_names: set[str] = set()
+    for i, m in enumerate(models):
+        where = f"models[{i}]"
+        if not isinstance(m, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        _check_keys(m, {"name", "provider", "upstream_model", "input_per_mtok", "output_per_mtok",
+                        "cache_read_per_mtok", "cache_write_per_mtok", "context_window", "max_output_tokens",
+                        "fallbacks", "enabled"}, where)
+        name = m.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: required")
+        where = f"model {name!r}"
+        if name in model_names:
+            raise ConfigError(f"{where}.name: duplicate")
+        model_names.add(name)
+        if m.get("provider") not in names and not Provider.objects.filter(name=m.get("provider")).exists():
+            raise ConfigError(f"{where}.provider: unknown provider {m.get('provider')!r}")
+        if not isinstance(m.get("upstream_model"), str) or not m["upstream_model"]:
+            raise ConfigError(f"{where}.upstream_model: required")
+        fallbacks = m.get("fallbacks") or []
+        if not isinstance(fallbacks, list) or not all(isinstance(f, str) for f in fallbacks):
+            raise ConfigError(f"{where}.fallbacks: must be a list of model names")
+        if name in fallbacks:
+            raise ConfigError(f"{where}.fallbacks: a model cannot fall back to itself")
+        for opt in ("context_window", "max_output_tokens"):
+            if m.get(opt) is not None and (not isinstance(m[opt], int) or m[opt] < 1):
+                raise ConfigError(f"{where}.{opt}: must be a positive whole number")
+        out["models"].append({
+            "name": name, "provider": m["provider"], "upstream_model": m["upstream_model"],
+            "input_per_mtok": _decimal(m.get("input_per_mtok"), f"{where}.input_per_mtok"),
+            "output_per_mtok": _decimal(m.get("output_per_mtok"), f"{where}.output_per_mtok"),
+            "cache_read_per_mtok": _decimal(m.get("cache_read_per_mtok"), f"{where}.cache_read_per_mtok", optional=True),
+            "cache_write_per_mtok": _decimal(m.get("cache_write_per_mtok"), f"{where}.cache_write_per_mtok", optional=True),
+            "context_window": m.get("context_window"), "max_output_tokens": m.get("max_output_tokens"),
+            "enabled": bool(m.get("enabled", True)), "fallbacks": fallbacks,
+        })
+    for m in out["models"]:
+        for f in m["fallbacks"]:
+            if f not in model_names and not Model.objects.filter(name=f).exists():
+                raise ConfigError(f"model {m['name']!r}.fallbacks: unknown model {f!r}")
+
+    client_names: set[str] = set()
+    for i, c in enumerate(clients):
+        where = f"clients[{i}]"
+        if not isinstance(c, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        _check_keys(c, {"name", "key", "models"}, where)
+        name = c.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: required")
+        if name in client_names:
+            raise ConfigError(f"client {name!r}.name: duplicate")
+        client_names.add(name)
+        allowed = c.get("models") or []
+        for mname in allowed:
+            if mname not in model_names and not Model.objects.filter(name=mname).exists():
+                raise ConfigError(f"client {name!r}.models: unknown model {mname!r}")
+        out["clients"].append({"name": name, "key": _resolve(c.get("key"), f"client {name!r}.key"), "models": allowed})
+    return out
+
+
+@transaction.atomic
+def config_load(*, data: Any) -> LoadSummary:
+    """Upsert providers, keys, models, prices, fallbacks and client keys. Idempotent."""
+    from completions_app.services.client_keys import client_key_create, client_key_hash
+
+    cfg = _validate(data)
+    summary = LoadSummary()
+    for p in cfg["providers"]:
+        provider, _ = Provider.objects.update_or_create(
+            name=p["name"],
+            defaults={"kind": p["kind"], "base_url": p["base_url"], "timeout_s": p["timeout_s"], "enabled": p["enabled"]},
+        )
+        summary.providers += 1
+        for k in p["keys"]:
+            key = ProviderKey.objects.filter(provider=provider, label=k["label"]).first() or ProviderKey(
+                provider=provider, label=k["label"]
+            )
+            if key.pk is None or key.secret != k["secret"]:
+                key.set_secret(k["secret"])
+            key.weight, key.enabled = k["weight"], k["enabled"]
+            key.save()
+            summary.keys += 1
+    for m in cfg["models"]:
+        fields = {k: v for k, v in m.items() if k not in ("name", "provider", "fallbacks")}
+        Model.objects.update_or_create(name=m["name"], defaults={**fields, "provider": Provider.objects.get(name=m["provider"])})
+        summary.models += 1
+    for m in cfg["models"]:
+        model = Model.objects.get(name=m["name"])
+        ModelFallback.objects.filter(model=model).delete()
+        for pos, fname in enumerate(m["fallbacks"]):
+            ModelFallback.objects.create(model=model, fallback=Model.objects.get(name=fname), position=pos)
+    from completions_app.models import ClientKey
+
+    for c in cfg["clients"]:
+        existing = ClientKey.objects.filter(name=c["name"]).first()
+        if existing and existing.key_hash == client_key_hash(c["key"]):
+            existing.allowed_models.set(Model.objects.filter(name__in=c["models"]))
+        else:
+            client_key_create(name=c["name"], plaintext=c["key"], model_names=c["models"])
+        summary.clients += 1
+    return summary

@@ -1,0 +1,101 @@
+"""Providers, their keys, and the models clients ask for (with prices)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from .crypto import EncryptedTextField, secret_mask
+
+PRICE = {"max_digits": 14, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        ANTHROPIC = "anthropic", "Anthropic"
+        OPENAI = "openai", "OpenAI (or compatible)"
+        OLLAMA = "ollama", "Ollama"
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Used in metrics labels and logs.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField(blank=True, help_text="Empty = the SDK's default. Set by admins only.")
+    timeout_s = models.FloatField(default=60, validators=[MinValueValidator(0.1)])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Written by the probe task.
+    healthy = models.BooleanField(null=True, blank=True, editable=False)
+    last_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_probe_latency_ms = models.FloatField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProviderKey(models.Model):
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="keys")
+    label = models.CharField(max_length=100)
+    secret = EncryptedTextField(help_text="Stored encrypted; never shown again.")
+    secret_tail = models.CharField(max_length=8, editable=False, blank=True)
+    weight = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Written by the probe task.
+    healthy = models.BooleanField(null=True, blank=True, editable=False)
+    last_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_probe_latency_ms = models.FloatField(null=True, blank=True, editable=False)
+    last_probe_error = models.CharField(max_length=300, blank=True, editable=False)
+    consecutive_probe_failures = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["provider__name", "label"]
+        constraints = [models.UniqueConstraint(fields=["provider", "label"], name="uniq_provider_key_label")]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name}/{self.label} ({self.secret_tail})"
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret = plaintext
+        self.secret_tail = secret_mask(plaintext)
+
+
+class Model(models.Model):
+    name = models.CharField(max_length=200, unique=True, help_text="The name clients ask for.")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    upstream_model = models.CharField(max_length=200)
+    input_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M input tokens.")
+    output_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M output tokens.")
+    cache_read_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
+    cache_write_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelFallback(models.Model):
+    """One step of a model's ordered fallback chain."""
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="fallback_links")
+    fallback = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["model", "position"]
+        constraints = [models.UniqueConstraint(fields=["model", "fallback"], name="uniq_model_fallback")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} → {self.fallback.name} (#{self.position})"

@@ -1,0 +1,202 @@
+"""aiproxy.v1.AIProxyService: parse the request, call the completion service, render.
+
+Nothing about caching, routing, cost or records lives here (DESIGN.md); errors are
+mapped to statuses in errors.py. Every handler runs inside the interceptor's scope.
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from decimal import Decimal
+
+import grpc
+
+from aiproxy.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from aiproxy.v1 import proxy_pb2 as pb
+from aiproxy.v1 import proxy_pb2_grpc
+from completions_app.services import auth, completion
+from completions_app.services import status as status_service
+from completions_app.services.types import (
+    CallContext,
+    ClientIdentity,
+    CompletionInput,
+    CompletionResult,
+    StreamDelta,
+    StreamEnd,
+)
+from providers_app.adapters.types import ROLES, Message, Usage
+
+from .errors import client_deadline, rpc_abort
+from .interceptor import current_request_id
+
+INTERFACE = "grpc"
+
+
+# --- parsing ------------------------------------------------------------------------
+def presented_key(context: grpc.aio.ServicerContext) -> str | None:
+    """The client key from `authorization` ("Bearer <key>" or the bare key) or `x-api-key`."""
+    metadata = {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
+    authorization = metadata.get("authorization", "").strip()
+    if authorization:
+        scheme, _, rest = authorization.partition(" ")
+        return rest.strip() if scheme.lower() == "bearer" else authorization
+    return metadata.get("x-api-key", "").strip() or None
+
+
+async def authenticate(context: grpc.aio.ServicerContext) -> ClientIdentity:
+    key = presented_key(context)
+    if not key:
+        raise AuthenticationFailed("Missing client key: send 'authorization: Bearer <key>' metadata.")
+    return await auth.client_authenticate(key)
+
+
+def completion_input_from(request: pb.CompleteRequest) -> CompletionInput:
+    """Proto-level checks only; the service validates the values themselves."""
+    if not request.model:
+        raise InvalidRequest("'model' is required.", field="model")
+    if request.prompt and request.messages:
+        raise InvalidRequest("Send either 'prompt' or 'messages', not both.", field="messages")
+    if request.prompt:
+        messages: tuple[Message, ...] = (Message("user", request.prompt),)
+    elif request.messages:
+        for i, m in enumerate(request.messages):
+            if m.role not in ROLES:
+                raise InvalidRequest(
+                    f"messages[{i}].role must be one of {', '.join(ROLES)}.", field=f"messages[{i}].role"
+                )
+        messages = tuple(Message(m.role, m.content) for m in request.messages)
+    else:
+        raise InvalidRequest("Send a 'prompt' or 'messages'.", field="prompt")
+    return CompletionInput(
+        model=request.model,
+        messages=messages,
+        # proto3 `optional` fields: unset means "the default", distinct from 0.
+        max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
+        temperature=request.temperature if request.HasField("temperature") else None,
+        top_p=request.top_p if request.HasField("top_p") else None,
+        stop=tuple(request.stop),
+        cache=request.cache if request.HasField("cache") else True,
+    )
+
+
+def call_context(client: ClientIdentity, deadline_s: float | None) -> CallContext:
+    return CallContext(request_id=current_request_id(), client=client, interface=INTERFACE, deadline_s=deadline_s)
+
+
+# --- rendering ----------------------------------------------------------------------
+def cost_text(cost: Decimal) -> str:
+    # Fixed-point: str(Decimal) would give "1E-7" for small costs.
+    return format(cost, "f")
+
+
+def usage_pb(usage: Usage) -> pb.Usage:
+    return pb.Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+
+
+def complete_response(result: CompletionResult) -> pb.CompleteResponse:
+    return pb.CompleteResponse(
+        text=result.text,
+        model=result.model,
+        provider=result.provider,
+        usage=usage_pb(result.usage),
+        cost_usd=cost_text(result.cost_usd),
+        cached=result.cached,
+        latency_ms=result.latency_ms,
+        request_id=result.request_id,
+        finish_reason=result.finish_reason or "",
+        served_model=result.served_model,
+    )
+
+
+def stream_final(result: CompletionResult) -> pb.StreamCompleteResponse:
+    return pb.StreamCompleteResponse(
+        done=True,
+        usage=usage_pb(result.usage),
+        cost_usd=cost_text(result.cost_usd),
+        cached=result.cached,
+        finish_reason=result.finish_reason or "",
+        model=result.model,
+        served_model=result.served_model,
+        provider=result.provider,
+        latency_ms=result.latency_ms,
+        request_id=result.request_id,
+    )
+
+
+def provider_status_pb(row: dict) -> pb.ProviderStatus:
+    message = pb.ProviderStatus(
+        name=row["name"],
+        kind=row["kind"],
+        state=row["state"],
+        failures=row["failures"],
+        enabled=row["enabled"],
+        keys_enabled=row["keys_enabled"],
+        keys_cooling=row["keys_cooling"],
+    )
+    if row.get("healthy") is not None:  # unset = never probed
+        message.healthy = row["healthy"]
+    return message
+
+
+# --- the service --------------------------------------------------------------------
+class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
+    async def Complete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> pb.CompleteResponse:
+        try:
+            client = await authenticate(context)
+            inp = completion_input_from(request)
+            async with client_deadline(context) as remaining:
+                result = await completion.completion_create(inp, call_context(client, remaining))
+            return complete_response(result)
+        except Exception as exc:
+            await rpc_abort(context, exc, rpc="Complete")
+
+    async def StreamComplete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> None:
+        # Written with context.write() rather than as an async generator, so that when the
+        # client cancels, the CancelledError lands in this frame and the `finally` closes
+        # the service's stream (and with it the upstream request) right away.
+        try:
+            client = await authenticate(context)
+            inp = completion_input_from(request)
+            async with client_deadline(context) as remaining:
+                events = completion.completion_stream(inp, call_context(client, remaining))
+                done = False
+                async with aclosing(events):
+                    async for event in events:
+                        if isinstance(event, StreamDelta):
+                            if event.text:
+                                await context.write(pb.StreamCompleteResponse(delta=event.text))
+                        elif isinstance(event, StreamEnd):
+                            await context.write(stream_final(event.result))
+                            done = True
+                if not done:
+                    # The contract: a stream without its final message is an error, never a silent end.
+                    raise GatewayError("The completion stream ended without its final message.")
+        except Exception as exc:
+            await rpc_abort(context, exc, rpc="StreamComplete")
+
+    async def HealthCheck(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HealthCheckResponse:
+        # No auth, like GET /v1/health: load balancers probe it.
+        try:
+            health = await status_service.health_check()
+            return pb.HealthCheckResponse(
+                status=health["status"], database=bool(health["database"]), cache=bool(health["cache"])
+            )
+        except Exception as exc:
+            await rpc_abort(context, exc, rpc="HealthCheck")
+
+    async def GetProviderStatus(
+        self, request: pb.GetProviderStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProviderStatusResponse:
+        try:
+            await authenticate(context)
+            rows = await status_service.provider_status_list()
+            return pb.GetProviderStatusResponse(providers=[provider_status_pb(row) for row in rows])
+        except Exception as exc:
+            await rpc_abort(context, exc, rpc="GetProviderStatus")

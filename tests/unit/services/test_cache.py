@@ -1,0 +1,116 @@
+"""Response cache and single flight."""
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from completions_app.services.completion import completion_create, completion_stream
+from completions_app.services.response_cache import cache_key, cacheable
+from completions_app.services.types import CompletionInput, StreamDelta, StreamEnd, StreamStart
+from metrics_app import metrics
+from providers_app.adapters.types import Message
+from tests.fakes.behaviour import Behaviour
+
+
+def _inp(**kw):
+    base = {"model": "m", "messages": (Message("user", "hi"),), "temperature": 0.0}
+    return CompletionInput(**{**base, **kw})
+
+
+def test_key_covers_every_output_affecting_field():
+    base = cache_key(_inp())
+    assert cache_key(_inp()) == base
+    for change in (
+        {"model": "m2"},
+        {"messages": (Message("user", "hi!"),)},
+        {"messages": (Message("system", "hi"),)},
+        {"max_tokens": 5},
+        {"top_p": 0.5},
+        {"stop": ("x",)},
+        {"temperature": 0.0001},
+    ):
+        assert cache_key(_inp(**change)) != base, change
+
+
+def test_key_is_not_fooled_by_concatenation():
+    # "ab"+"c" and "a"+"bc" would collide under naive concatenation.
+    one = _inp(messages=(Message("user", "ab"), Message("user", "c")))
+    two = _inp(messages=(Message("user", "a"), Message("user", "bc")))
+    assert cache_key(one) != cache_key(two)
+    assert cache_key(_inp(stop=("a,b",))) != cache_key(_inp(stop=("a", "b")))
+
+
+def test_only_deterministic_requests_are_cacheable():
+    assert cacheable(_inp(temperature=0.0))
+    assert not cacheable(_inp(temperature=0.7))
+    assert not cacheable(_inp(temperature=None))
+    assert not cacheable(_inp(cache=False))
+
+
+def _hits() -> float:
+    return metrics.cache_hits_total.labels(result="hit")._value.get()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_second_identical_request_is_a_recorded_hit(gw):
+    hits = _hits()
+    first = await completion_create(gw.inp(temperature=0), gw.ctx())
+    second = await completion_create(gw.inp(temperature=0), gw.ctx())
+    assert len(gw.fake.requests) == 1
+    assert second.cached and not first.cached
+    assert second.text == first.text and second.cost_usd == 0
+    assert _hits() == hits + 1
+    miss, hit = await gw.records()
+    assert (miss.status, hit.status) == ("ok", "cache_hit")
+    assert hit.cost_usd == 0 and hit.cost_saved_usd == miss.cost_usd > 0
+    assert hit.served_model == "gpt-mini" and hit.provider == "oa"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_non_deterministic_and_opted_out_requests_bypass_the_cache(gw):
+    await completion_create(gw.inp(temperature=0.7), gw.ctx())
+    await completion_create(gw.inp(temperature=0.7), gw.ctx())
+    await completion_create(gw.inp(temperature=0, cache=False), gw.ctx())
+    await completion_create(gw.inp(temperature=0, cache=False), gw.ctx())
+    assert len(gw.fake.requests) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_streamed_answer_is_cached_and_replayed_as_a_stream(gw):
+    inp = gw.inp(temperature=0, text="alpha beta gamma delta")
+    live = [e async for e in completion_stream(inp, gw.ctx())]
+    replay = [e async for e in completion_stream(inp, gw.ctx())]
+    assert len(gw.fake.requests) == 1
+    text = lambda events: [e.text for e in events if isinstance(e, StreamDelta)]  # noqa: E731
+    assert text(replay) == text(live) and len(text(replay)) > 1
+    assert isinstance(replay[0], StreamStart) and replay[0].cached
+    assert isinstance(replay[-1], StreamEnd) and replay[-1].result.cached
+    # And a non-streamed request is served from the streamed answer.
+    plain = await completion_create(inp, gw.ctx())
+    assert plain.cached and plain.text == "alpha beta gamma delta"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_identical_requests_in_flight_reach_the_upstream_once(gw):
+    gw.fake.script(Behaviour.hang(0.3, path="/v1/chat"))
+    results = await asyncio.gather(*(completion_create(gw.inp(temperature=0), gw.ctx()) for _ in range(12)))
+    assert len(gw.fake.requests) == 1
+    assert sum(r.cached for r in results) == 11
+    assert len({r.text for r in results}) == 1
+    records = await gw.records()
+    assert sorted(r.status for r in records) == ["cache_hit"] * 11 + ["ok"]
+    [paid] = [r for r in records if r.status == "ok"]
+    assert sum((r.cost_usd for r in records), Decimal(0)) == paid.cost_usd > 0
+    assert sum((r.cost_saved_usd for r in records), Decimal(0)) == 11 * paid.cost_usd
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_followers_of_a_failed_leader_get_the_error_not_a_hang(gw):
+    gw.fake.script(Behaviour(kind="error", status=400, delay_s=0.2, path="/v1/chat"))
+    results = await asyncio.gather(
+        *(completion_create(gw.inp(temperature=0), gw.ctx()) for _ in range(5)), return_exceptions=True
+    )
+    assert len(gw.fake.requests) == 1
+    assert all(isinstance(r, Exception) and getattr(r, "http_status", 0) == 400 for r in results)
+    assert len(await gw.records()) == 5

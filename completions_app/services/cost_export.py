@@ -1,0 +1,92 @@
+"""Per-request cost records as CSV: one writer for exportcosts, the admin and the finance report.
+
+Rows are streamed from the database with an iterator (constant memory for
+any range); Decimal values are written in plain notation, exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ..models import CompletionRecord
+from .cost import cost_format
+
+HEADER = (
+    "created_at,request_id,client,model,served_model,provider,provider_key,status,input_tokens,output_tokens,"
+    "cache_read_tokens,cache_write_tokens,input_price_per_mtok,output_price_per_mtok,cost_usd,latency_ms,cached,stream"
+).split(",")
+
+
+def records_select(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    client: str | None = None,
+    model: str | None = None,
+) -> QuerySet[CompletionRecord]:
+    qs = CompletionRecord.objects.all()
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    if client:
+        qs = qs.filter(client_name=client)
+    if model:
+        qs = qs.filter(model=model)
+    return qs.order_by("created_at", "id")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return cost_format(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+class _Line:
+    """csv.writer target that hands back each formatted line."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(qs: QuerySet[CompletionRecord], *, chunk_size: int = 2000) -> Iterator[str]:
+    writer = csv.writer(_Line())
+    yield writer.writerow(HEADER)
+    for r in qs.iterator(chunk_size=chunk_size):
+        yield writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    r.created_at,
+                    r.request_id,
+                    r.client_name,
+                    r.model,
+                    r.served_model,
+                    r.provider,
+                    r.provider_key,
+                    r.status,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.cache_write_tokens,
+                    r.input_price_per_mtok,
+                    r.output_price_per_mtok,
+                    r.cost_usd,
+                    r.latency_ms,
+                    r.cached,
+                    r.stream,
+                )
+            ]
+        )

@@ -20,7 +20,9 @@ class ClientKeyAdmin(admin.ModelAdmin):
             obj.key_hash = client_key_hash(plaintext)
             obj.prefix = plaintext[:8]
             # Shown once, here; only the hash is stored.
-            messages.warning(request, f"New client key for {obj.name} (copy it now, it is not shown again): {plaintext}")
+            messages.warning(
+                request, f"New client key for {obj.name} (copy it now, it is not shown again): {plaintext}"
+            )
         super().save_model(request, obj, form, change)
 
 
@@ -52,7 +54,15 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
         "cached",
         "stream",
     ]
-    list_filter = ["status", ("created_at", admin.DateFieldListFilter), "model", "provider", "client_name", "stream", "cached"]
+    list_filter = [
+        "status",
+        ("created_at", admin.DateFieldListFilter),
+        "model",
+        "provider",
+        "client_name",
+        "stream",
+        "cached",
+    ]
     search_fields = ["request_id", "model", "served_model", "client_name", "error_type"]
     date_hierarchy = "created_at"
     list_select_related = False
@@ -61,6 +71,16 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(CostRollup)
 class CostRollupAdmin(ReadOnlyAdmin):
-    list_display = ["period", "bucket_start", "model", "provider", "client_name", "requests", "errors", "cache_hits", "cost_usd"]
+    list_display = [
+        "period",
+        "bucket_start",
+        "model",
+        "provider",
+        "client_name",
+        "requests",
+        "errors",
+        "cache_hits",
+        "cost_usd",
+    ]
     list_filter = ["period", "model", "provider", "client_name"]
     date_hierarchy = "bucket_start"

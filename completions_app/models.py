@@ -18,9 +18,7 @@ class ClientKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
-    allowed_models = models.ManyToManyField(
-        "providers_app.Model", blank=True, help_text="Empty = every enabled model."
-    )
+    allowed_models = models.ManyToManyField("providers_app.Model", blank=True, help_text="Empty = every enabled model.")
 
     class Meta:
         ordering = ["name"]

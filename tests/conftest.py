@@ -53,8 +53,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
-    """Every test starts with empty in-process state (catalog, auth cache, keys, breakers, cache)."""
-    from completions_app.services import auth, breakers, catalog, keyring, response_cache
+    """Every test starts with empty gateway state (catalog, auth cache, keys, breakers, cache),
+    in-process and, when the whole suite runs with REDIS_URL (as CI does), in Redis."""
+    from django.conf import settings
+
+    from completions_app.services import auth, breakers, catalog, keyring, redis_state, response_cache
 
     def clear() -> None:
         catalog.catalog_invalidate()
@@ -62,6 +65,13 @@ def _fresh_gateway_state():
         keyring.keyring.reset()
         breakers.board.reset()
         response_cache.response_cache.clear_local()
+        redis_state.health.down_until = 0.0
+        if settings.REDIS_URL:
+            import redis
+
+            redis.Redis.from_url(settings.REDIS_URL).flushdb()
+            redis_state._sync_client = None
+            redis_state._async_clients.clear()
 
     clear()
     yield

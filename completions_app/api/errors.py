@@ -42,7 +42,7 @@ def error_response(exc: BaseException, request: HttpRequest | None = None) -> Js
             error_body(_DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail)), status=status
         )
     else:
-        log.exception("unhandled error (request %s)", request_id)
+        log.error("unhandled error (request %s)", request_id, exc_info=exc)
         response = JsonResponse(error_body("internal_error", "Internal error."), status=500)
     response["x-request-id"] = request_id
     response["x-aiproxy-cache"] = "MISS"

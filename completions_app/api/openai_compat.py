@@ -27,7 +27,17 @@ from completions_app.services.types import (
 
 from . import schemas
 from .common import authenticate, result_headers, wants_cache
-from .parsing import json_body, messages_list, opt_bool, opt_int, opt_number, opt_str, req_str, stop_list, unknown_fields
+from .parsing import (
+    json_body,
+    messages_list,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_str,
+    req_str,
+    stop_list,
+    unknown_fields,
+)
 from .sse import open_stream, sse, sse_response
 
 # Fields we act on, and fields we accept only at their default (we do not
@@ -105,12 +115,20 @@ def openai_json(result: CompletionResult) -> dict[str, Any]:
 
 class _ChunkRenderer:
     def __init__(self, request_id: str, model: str, include_usage: bool) -> None:
-        self.base = {"id": _completion_id(request_id), "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        self.base = {
+            "id": _completion_id(request_id),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
         self.include_usage = include_usage
         self.started = False
 
     def _chunk(self, delta: dict, finish_reason: str | None) -> dict:
-        chunk = {**self.base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+        chunk = {
+            **self.base,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
         if self.include_usage:
             chunk["usage"] = None
         return chunk
@@ -132,7 +150,7 @@ class _ChunkRenderer:
 class ChatCompletionsView(APIView):
     @extend_schema(
         request=schemas.ChatCompletionRequest,
-        responses={200: schemas.ChatCompletionResponse, **{s: schemas.ErrorResponse for s in schemas.ERROR_STATUSES}},
+        responses={200: schemas.ChatCompletionResponse, **dict.fromkeys(schemas.ERROR_STATUSES, schemas.ErrorResponse)},
         summary="OpenAI-compatible chat completions (JSON or SSE)",
     )
     async def post(self, request: Any) -> Any:
@@ -150,7 +168,9 @@ class ChatCompletionsView(APIView):
 
 
 class ModelsView(APIView):
-    @extend_schema(responses={200: schemas.ModelList, 401: schemas.ErrorResponse}, summary="Models this client key may use")
+    @extend_schema(
+        responses={200: schemas.ModelList, 401: schemas.ErrorResponse}, summary="Models this client key may use"
+    )
     async def get(self, request: Any) -> JsonResponse:
         client = await authenticate(request._request)
         catalog = await catalog_get()

@@ -109,7 +109,9 @@ class CompleteView(APIView):
     @extend_schema(
         request=schemas.CompleteRequest,
         responses={
-            200: OpenApiResponse(schemas.CompleteResponse, description="JSON, or SSE (text/event-stream) with stream=true"),
+            200: OpenApiResponse(
+                schemas.CompleteResponse, description="JSON, or SSE (text/event-stream) with stream=true"
+            ),
             400: schemas.ErrorResponse,
             401: schemas.ErrorResponse,
             403: schemas.ErrorResponse,
@@ -136,14 +138,18 @@ class CompleteView(APIView):
 
 
 class HealthView(APIView):
-    @extend_schema(responses={200: schemas.HealthResponse, 503: schemas.HealthResponse}, summary="Liveness and dependencies")
+    @extend_schema(
+        responses={200: schemas.HealthResponse, 503: schemas.HealthResponse}, summary="Liveness and dependencies"
+    )
     async def get(self, request: Any) -> JsonResponse:
         health = await health_check()
         return JsonResponse(health, status=200 if health["status"] == "ok" else 503)
 
 
 class ProviderStatusView(APIView):
-    @extend_schema(responses={200: schemas.ProviderStatusResponse, 401: schemas.ErrorResponse}, summary="Breakers and keys")
+    @extend_schema(
+        responses={200: schemas.ProviderStatusResponse, 401: schemas.ErrorResponse}, summary="Breakers and keys"
+    )
     async def get(self, request: Any) -> JsonResponse:
         await authenticate(request._request)
         return JsonResponse({"providers": await provider_status_list()})

@@ -13,13 +13,13 @@ import re
 import time
 from collections import OrderedDict
 
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from aiproxy.errors import AuthenticationFailed
 
 from ..models import ClientKey
 from .client_keys import MAX_PRESENTED_KEY_LEN, client_key_hash
+from .db import db_run
 from .types import ClientIdentity
 
 AUTH_CACHE_S = 5.0
@@ -57,7 +57,7 @@ async def client_authenticate(presented: str | None) -> ClientIdentity:
     if hit is not None and hit[0] > now:
         identity = hit[1]
     else:
-        identity = await sync_to_async(_lookup, thread_sensitive=False)(key_hash)
+        identity = await db_run(lambda: _lookup(key_hash))
         _cache[key_hash] = (now + AUTH_CACHE_S, identity)
         _cache.move_to_end(key_hash)
         while len(_cache) > AUTH_CACHE_MAX:

@@ -12,12 +12,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from providers_app.models import Model, ModelFallback, Provider
 
 from .cost import Prices
+from .db import db_run
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ def catalog_load() -> Catalog:
             for k in sorted(p.keys.all(), key=lambda k: k.id)
             if k.enabled
         )
-        entry = ProviderEntry(
-            id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, keys=keys
-        )
+        entry = ProviderEntry(id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, keys=keys)
         providers[p.name] = entry
         by_id[p.id] = entry
     fallbacks: dict[int, list[str]] = {}
@@ -106,7 +104,7 @@ class _CatalogCache:
         if current is None:
             # Concurrent first requests may each load once; harmless, and no
             # lock to tie this object to one event loop.
-            current = self.current = await sync_to_async(catalog_load, thread_sensitive=False)()
+            current = self.current = await db_run(catalog_load)
             return current
         if time.monotonic() - current.loaded_at > settings.CATALOG_TTL_S and (
             self._refresh is None or self._refresh.done()
@@ -117,7 +115,7 @@ class _CatalogCache:
 
     async def _reload(self) -> None:
         try:
-            self.current = await sync_to_async(catalog_load, thread_sensitive=False)()
+            self.current = await db_run(catalog_load)
         except Exception:
             log.exception("catalog reload failed; serving the previous snapshot")
 
@@ -135,4 +133,3 @@ async def catalog_get() -> Catalog:
 def catalog_invalidate() -> None:
     """Drop the snapshot; the next request reloads it (tests, admin actions)."""
     _cache.invalidate()
-

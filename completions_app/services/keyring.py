@@ -79,7 +79,9 @@ class Keyring:
         now = time.monotonic()
         local = {k.id for k in provider.keys if self._cooling.get(k.id, 0) > now}
         try:
-            flags = await redis_call(lambda r: r.mget([self._cool_key(k) for k in provider.keys])) if provider.keys else []
+            flags = (
+                await redis_call(lambda r: r.mget([self._cool_key(k) for k in provider.keys])) if provider.keys else []
+            )
             local |= {k.id for k, flag in zip(provider.keys, flags, strict=True) if flag is not None}
         except RedisUnavailable:
             pass

@@ -17,7 +17,7 @@ from collections import deque
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 
 from metrics_app import metrics
 
@@ -74,6 +74,8 @@ class RecordWriter:
         while True:
             batch = self._take_batch()
             if not batch:
+                # Idle: give the connection back (PostgreSQL pool; test databases can be dropped).
+                connection.close()
                 if self._stopping:
                     return
                 continue
@@ -84,7 +86,12 @@ class RecordWriter:
                     break
                 except Exception as exc:
                     metrics.record_write_errors_total.inc()
-                    log.warning("writing %d audit records failed (%s); retrying in %.1fs", len(batch), type(exc).__name__, backoff)
+                    log.warning(
+                        "writing %d audit records failed (%s); retrying in %.1fs",
+                        len(batch),
+                        type(exc).__name__,
+                        backoff,
+                    )
                     close_old_connections()
                     try:
                         connection.close()
@@ -97,8 +104,33 @@ class RecordWriter:
                 metrics.record_queue_depth.set(len(self._queue))
                 self._cond.notify_all()
 
+    def _write(self, batch: list[CompletionRecord]) -> None:
+        try:
+            self._write_batch(batch)
+        except IntegrityError:
+            # Retrying would fail forever: save row by row what can be saved.
+            self._write_rows(batch)
+
     @staticmethod
-    def _write(batch: list[CompletionRecord]) -> None:
+    def _write_rows(batch: list[CompletionRecord]) -> None:
+        for record in batch:
+            try:
+                with transaction.atomic():
+                    record.save(force_insert=True)
+                continue
+            except IntegrityError:
+                pass
+            # The client key was deleted since the request: keep the record, by name only.
+            record.client_id = None
+            try:
+                with transaction.atomic():
+                    record.save(force_insert=True)
+            except IntegrityError:
+                metrics.records_dropped_total.inc()
+                log.error("audit record %s cannot be written (integrity error); dropped", record.request_id)
+
+    @staticmethod
+    def _write_batch(batch: list[CompletionRecord]) -> None:
         with transaction.atomic():
             # ignore_conflicts: a batch retried after a commit whose answer was
             # lost must not fail on its own primary keys.
@@ -137,4 +169,3 @@ def record_submit(record: CompletionRecord) -> None:
 
 def records_flush(timeout: float = 30.0) -> bool:
     return writer.flush(timeout)
-

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.db import connection
 
 from providers_app.models import Provider
 
 from .breakers import board
+from .db import db_run
 from .keyring import keyring
 from .redis_state import RedisUnavailable, redis_call, redis_configured
 
@@ -45,7 +45,7 @@ async def provider_status_list() -> list[dict]:
     from .catalog import KeyEntry, ProviderEntry
 
     out = []
-    for row in await sync_to_async(_providers, thread_sensitive=False)():
+    for row in await db_run(_providers):
         breaker = board.get(row["name"], timeout_s=row.pop("timeout_s"))
         enabled_keys = [k for k in row["keys"] if k["enabled"]]
         entry = ProviderEntry(
@@ -78,13 +78,11 @@ def _db_ok() -> bool:
         return True
     except Exception:
         return False
-    finally:
-        connection.close()
 
 
 async def health_check() -> dict:
     """Database and cache reachability; status "ok" or "degraded"."""
-    db = await sync_to_async(_db_ok, thread_sensitive=False)()
+    db = await db_run(_db_ok)
     if redis_configured():
         try:
             cache_ok = bool(await redis_call(lambda r: r.ping()))

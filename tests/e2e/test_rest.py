@@ -69,7 +69,9 @@ async def test_async_openai_sdk_stream_and_not(gateway, fake):
     client = _sdk(gateway, openai.AsyncOpenAI)
     done = await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a b"}])
     assert done.choices[0].message.content == "a b"
-    stream = await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "c d"}], stream=True)
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "c d"}], stream=True
+    )
     parts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(parts) == "c d"
     models = await client.models.list()
@@ -89,24 +91,38 @@ def test_openai_sdk_sees_errors_as_its_own(gateway, fake):
 
 
 def test_native_complete_json_and_headers(gateway, fake):
-    r = httpx.post(f"{gateway.url}/v1/complete", headers={**AUTH, "x-request-id": "my-req-1"},
-                   json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0})
+    r = httpx.post(
+        f"{gateway.url}/v1/complete",
+        headers={**AUTH, "x-request-id": "my-req-1"},
+        json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["text"] == "hello world" and body["usage"]["input_tokens"] == 2
     assert body["cost_usd"] == "0.0000015"  # 2 × 0.15 + 2 × 0.60 per million
     assert r.headers["x-request-id"] == "my-req-1"
     assert r.headers["x-aiproxy-cost-usd"] == "0.0000015"
-    again = httpx.post(f"{gateway.url}/v1/complete", headers=AUTH, json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0})
+    again = httpx.post(
+        f"{gateway.url}/v1/complete",
+        headers=AUTH,
+        json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0},
+    )
     assert again.headers["x-aiproxy-cache"] == "HIT" and again.json()["cached"] is True
-    nocache = httpx.post(f"{gateway.url}/v1/complete", headers={**AUTH, "cache-control": "no-cache"},
-                         json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0})
+    nocache = httpx.post(
+        f"{gateway.url}/v1/complete",
+        headers={**AUTH, "cache-control": "no-cache"},
+        json={"model": "gpt-4o-mini", "prompt": "hello world", "temperature": 0},
+    )
     assert nocache.headers["x-aiproxy-cache"] == "MISS"
 
 
 def test_native_sse_stream(gateway, fake):
-    with httpx.stream("POST", f"{gateway.url}/v1/complete", headers=AUTH,
-                      json={"model": "claude-3-5-haiku", "prompt": "stream this out", "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/complete",
+        headers=AUTH,
+        json={"model": "claude-3-5-haiku", "prompt": "stream this out", "stream": True},
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
@@ -118,8 +134,12 @@ def test_native_sse_stream(gateway, fake):
 
 def test_stream_cut_upstream_ends_with_an_error_event(gateway, fake):
     fake.script(Behaviour.disconnect(after_frames=3, path="/v1/chat"))
-    with httpx.stream("POST", f"{gateway.url}/v1/complete", headers=AUTH,
-                      json={"model": "gpt-4o-mini", "prompt": "a b c d e f g h", "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/complete",
+        headers=AUTH,
+        json={"model": "gpt-4o-mini", "prompt": "a b c d e f g h", "stream": True},
+    ) as r:
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1].get("error"), events
     rid = r.headers["x-request-id"]
@@ -129,8 +149,12 @@ def test_stream_cut_upstream_ends_with_an_error_event(gateway, fake):
 
 def test_client_dropping_a_stream_cancels_the_upstream(gateway, fake):
     fake.script(Behaviour.ok(chunks=30, chunk_delay_s=0.1, path="/v1/chat"))
-    with httpx.stream("POST", f"{gateway.url}/v1/complete", headers=AUTH,
-                      json={"model": "gpt-4o-mini", "prompt": " ".join(["w"] * 30), "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        f"{gateway.url}/v1/complete",
+        headers=AUTH,
+        json={"model": "gpt-4o-mini", "prompt": " ".join(["w"] * 30), "stream": True},
+    ) as r:
         rid = r.headers["x-request-id"]
         for line in r.iter_lines():
             if line.startswith("data: "):
@@ -147,8 +171,14 @@ def test_client_dropping_a_stream_cancels_the_upstream(gateway, fake):
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"authorization": "Bearer nope"}, {"x-api-key": "nope"}, {"authorization": "Basic abc"},
-     {"authorization": "Bearer ' OR 1=1 --"}, {"authorization": "Bearer " + "A" * 10_000}],
+    [
+        {},
+        {"authorization": "Bearer nope"},
+        {"x-api-key": "nope"},
+        {"authorization": "Basic abc"},
+        {"authorization": "Bearer ' OR 1=1 --"},
+        {"authorization": "Bearer " + "A" * 10_000},
+    ],
 )
 def test_auth_failures_are_401_json(gateway, headers):
     r = httpx.post(f"{gateway.url}/v1/complete", headers=headers, json={"model": "gpt-4o-mini", "prompt": "x"})
@@ -158,7 +188,9 @@ def test_auth_failures_are_401_json(gateway, headers):
 
 
 def test_x_api_key_works(gateway, fake):
-    r = httpx.post(f"{gateway.url}/v1/complete", headers={"x-api-key": CLIENT_KEY}, json={"model": "llama3", "prompt": "ok go"})
+    r = httpx.post(
+        f"{gateway.url}/v1/complete", headers={"x-api-key": CLIENT_KEY}, json={"model": "llama3", "prompt": "ok go"}
+    )
     assert r.status_code == 200 and r.json()["provider"] == "ol"
 
 
@@ -172,8 +204,14 @@ def test_health_status_and_metrics(gateway, fake):
     assert "sk-e2e" not in json.dumps(status)
     httpx.post(f"{gateway.url}/v1/complete", headers=AUTH, json={"model": "gpt-4o-mini", "prompt": "count me"})
     text = gateway.metrics()
-    for name in ("ai_proxy_requests_total", "ai_proxy_request_duration_seconds", "ai_proxy_tokens_used_total",
-                 "ai_proxy_cost_total", "ai_proxy_cache_hits_total", "ai_proxy_circuit_breaker_state"):
+    for name in (
+        "ai_proxy_requests_total",
+        "ai_proxy_request_duration_seconds",
+        "ai_proxy_tokens_used_total",
+        "ai_proxy_cost_total",
+        "ai_proxy_cache_hits_total",
+        "ai_proxy_circuit_breaker_state",
+    ):
         assert name in text, name
     assert 'ai_proxy_requests_total{model="gpt-4o-mini",provider="oa",status="ok"}' in text
 

@@ -24,7 +24,9 @@ class Command(BaseCommand):
             if timezone.is_naive(expires_at):
                 expires_at = expires_at.replace(tzinfo=UTC)
         try:
-            _, plaintext = client_key_create(name=str(options["name"]), model_names=options["models"], expires_at=expires_at)
+            _, plaintext = client_key_create(
+                name=str(options["name"]), model_names=options["models"], expires_at=expires_at
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(plaintext)

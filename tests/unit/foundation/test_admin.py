@@ -68,7 +68,9 @@ def test_change_pages_render_without_secret(populated, admin_client_logged):
     record = CompletionRecord.objects.get()
     resp = admin_client_logged.get(reverse("admin:completions_app_completionrecord_change", args=[record.pk]))
     assert resp.status_code == 200  # viewable
-    resp = admin_client_logged.post(reverse("admin:completions_app_completionrecord_delete", args=[record.pk]), {"post": "yes"})
+    resp = admin_client_logged.post(
+        reverse("admin:completions_app_completionrecord_delete", args=[record.pk]), {"post": "yes"}
+    )
     assert resp.status_code == 403
     assert CompletionRecord.objects.filter(pk=record.pk).exists()
 
@@ -76,19 +78,32 @@ def test_change_pages_render_without_secret(populated, admin_client_logged):
 def test_secret_can_be_replaced_never_read(populated, admin_client_logged):
     key = ProviderKey.objects.get()
     url = reverse("admin:providers_app_providerkey_change", args=[key.pk])
-    resp = admin_client_logged.post(url, {"provider": populated.pk, "label": key.label, "new_secret": "sk-new-secret-5555", "weight": 1, "enabled": "on"})
+    resp = admin_client_logged.post(
+        url,
+        {
+            "provider": populated.pk,
+            "label": key.label,
+            "new_secret": "sk-new-secret-5555",
+            "weight": 1,
+            "enabled": "on",
+        },
+    )
     assert resp.status_code == 302
     key.refresh_from_db()
     assert key.secret == "sk-new-secret-5555" and key.secret_tail == "…5555"
     # Leaving the field empty keeps the secret.
-    admin_client_logged.post(url, {"provider": populated.pk, "label": key.label, "new_secret": "", "weight": 2, "enabled": "on"})
+    admin_client_logged.post(
+        url, {"provider": populated.pk, "label": key.label, "new_secret": "", "weight": 2, "enabled": "on"}
+    )
     key.refresh_from_db()
     assert key.secret == "sk-new-secret-5555" and key.weight == 2
     assert "sk-new-secret-5555" not in admin_client_logged.get(url).content.decode()
 
 
 def test_admin_created_client_key_is_shown_once_and_stored_hashed(db, admin_client_logged):
-    resp = admin_client_logged.post(reverse("admin:completions_app_clientkey_add"), {"name": "from-admin", "active": "on"}, follow=True)
+    resp = admin_client_logged.post(
+        reverse("admin:completions_app_clientkey_add"), {"name": "from-admin", "active": "on"}, follow=True
+    )
     assert resp.status_code == 200
     text = resp.content.decode()
     assert "aip_" in text

@@ -54,12 +54,15 @@ def test_example_config_loads_twice_to_the_same_state(env_keys):
 @pytest.mark.django_db
 def test_missing_env_variable_names_the_entry_and_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.delenv("NOPE_KEY", raising=False)
-    path = _write(tmp_path, {
-        "providers": [
-            {"name": "good", "kind": "ollama"},
-            {"name": "bad", "kind": "openai", "keys": [{"label": "a", "secret": "os.environ/NOPE_KEY"}]},
-        ]
-    })
+    path = _write(
+        tmp_path,
+        {
+            "providers": [
+                {"name": "good", "kind": "ollama"},
+                {"name": "bad", "kind": "openai", "keys": [{"label": "a", "secret": "os.environ/NOPE_KEY"}]},
+            ]
+        },
+    )
     with pytest.raises(CommandError, match=r"provider 'bad'\.keys\[0\]\.secret: environment variable NOPE_KEY"):
         call_command("loadconfig", str(path))
     assert Provider.objects.count() == 0
@@ -71,18 +74,61 @@ def test_missing_env_variable_names_the_entry_and_changes_nothing(tmp_path, monk
     [
         ({"providers": [{"name": "x", "kind": "azure"}]}, r"provider 'x'\.kind"),
         ({"providers": [{"name": "x", "kind": "ollama", "base_url": "file:///etc/passwd"}]}, r"base_url"),
-        ({"providers": [{"name": "x", "kind": "ollama"}], "models": [
-            {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": "abc", "output_per_mtok": "1"}]},
-         r"model 'm'\.input_per_mtok"),
-        ({"providers": [{"name": "x", "kind": "ollama"}], "models": [
-            {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": 0.1, "output_per_mtok": "1"}]},
-         r"strings"),
-        ({"providers": [{"name": "x", "kind": "ollama"}], "models": [
-            {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": "1", "output_per_mtok": "1",
-             "fallbacks": ["ghost"]}]}, r"model 'm'\.fallbacks: unknown model 'ghost'"),
+        (
+            {
+                "providers": [{"name": "x", "kind": "ollama"}],
+                "models": [
+                    {
+                        "name": "m",
+                        "provider": "x",
+                        "upstream_model": "u",
+                        "input_per_mtok": "abc",
+                        "output_per_mtok": "1",
+                    }
+                ],
+            },
+            r"model 'm'\.input_per_mtok",
+        ),
+        (
+            {
+                "providers": [{"name": "x", "kind": "ollama"}],
+                "models": [
+                    {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": 0.1, "output_per_mtok": "1"}
+                ],
+            },
+            r"strings",
+        ),
+        (
+            {
+                "providers": [{"name": "x", "kind": "ollama"}],
+                "models": [
+                    {
+                        "name": "m",
+                        "provider": "x",
+                        "upstream_model": "u",
+                        "input_per_mtok": "1",
+                        "output_per_mtok": "1",
+                        "fallbacks": ["ghost"],
+                    }
+                ],
+            },
+            r"model 'm'\.fallbacks: unknown model 'ghost'",
+        ),
         ({"providers": [{"name": "x", "kind": "ollama", "colour": "red"}]}, r"unknown field\(s\) colour"),
-        ({"models": [{"name": "m", "provider": "nowhere", "upstream_model": "u", "input_per_mtok": "1",
-                      "output_per_mtok": "1"}]}, r"model 'm'\.provider"),
+        (
+            {
+                "models": [
+                    {
+                        "name": "m",
+                        "provider": "nowhere",
+                        "upstream_model": "u",
+                        "input_per_mtok": "1",
+                        "output_per_mtok": "1",
+                    }
+                ]
+            },
+            r"model 'm'\.provider",
+        ),
         ({"providers": [{"name": "x", "kind": "openai"}]}, r"provider 'x'\.keys"),
     ],
 )
@@ -98,9 +144,13 @@ def test_invalid_files_fail_naming_the_field_and_change_nothing(tmp_path, data, 
 @pytest.mark.django_db
 def test_clients_are_stored_hashed_and_reloading_keeps_them(tmp_path, monkeypatch):
     monkeypatch.setenv("CI_KEY", "aip_ci_key_value_123456789")
-    data = {"providers": [{"name": "x", "kind": "ollama"}],
-            "models": [{"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": "0", "output_per_mtok": "0"}],
-            "clients": [{"name": "ci-bot", "key": "os.environ/CI_KEY", "models": ["m"]}]}
+    data = {
+        "providers": [{"name": "x", "kind": "ollama"}],
+        "models": [
+            {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": "0", "output_per_mtok": "0"}
+        ],
+        "clients": [{"name": "ci-bot", "key": "os.environ/CI_KEY", "models": ["m"]}],
+    }
     path = _write(tmp_path, data)
     call_command("loadconfig", str(path))
     call_command("loadconfig", str(path))

@@ -41,7 +41,11 @@ def test_client_key_only_hash_stored():
 
 def _django_setup(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aiproxy.settings'); django.setup()"],
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aiproxy.settings'); django.setup()",
+        ],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from completions_app.models import ClientKey, CompletionRecord
+from completions_app.services.db import db_run
 from completions_app.services.recorder import records_flush
 from completions_app.services.types import CallContext, ClientIdentity, CompletionInput
 from providers_app.adapters.types import Message
@@ -36,7 +37,7 @@ class Gateway:
     @staticmethod
     async def records() -> list[CompletionRecord]:
         assert await asyncio.to_thread(records_flush, 10)
-        return await asyncio.to_thread(lambda: list(CompletionRecord.objects.order_by("created_at")))
+        return await db_run(lambda: list(CompletionRecord.objects.order_by("created_at")))
 
     def upstream_paths(self) -> list[str]:
         return [r.path for r in self.fake.requests]
@@ -49,10 +50,18 @@ def gw(transactional_db):
         an = provider_create("an", "anthropic", fake.anthropic_base_url, keys=("sk-ant-key-3333",))
         ol = provider_create("ol", "ollama", fake.ollama_base_url, keys=())
         llama = model_create("llama", ol, upstream="llama3.1:8b", input_price="0", output_price="0")
-        claude = model_create("claude-h", an, upstream="claude-3-5-haiku", input_price="0.80", output_price="4.00",
-                              fallbacks=(llama,))
-        model_create("gpt-mini", oa, upstream="gpt-4o-mini", input_price="0.15", output_price="0.60",
-                     cache_read_price="0.075", fallbacks=(claude,))
+        claude = model_create(
+            "claude-h", an, upstream="claude-3-5-haiku", input_price="0.80", output_price="4.00", fallbacks=(llama,)
+        )
+        model_create(
+            "gpt-mini",
+            oa,
+            upstream="gpt-4o-mini",
+            input_price="0.15",
+            output_price="0.60",
+            cache_read_price="0.075",
+            fallbacks=(claude,),
+        )
         model_create("gpt-big", oa, upstream="gpt-4o", input_price="2.50", output_price="10.00")
         client_create("svc-tester")
         row = ClientKey.objects.get(name="svc-tester")

@@ -4,11 +4,11 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from aiproxy.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
 from completions_app.services.catalog import catalog_invalidate
 from completions_app.services.completion import completion_create, completion_stream
+from completions_app.services.db import db_run
 from completions_app.services.types import ClientIdentity, StreamDelta, StreamEnd, StreamStart
 from providers_app.models import Model
 from tests.fakes.behaviour import Behaviour
@@ -46,7 +46,7 @@ async def test_cached_prompt_tokens_are_priced_at_the_cache_read_price(gw):
 
 async def test_a_price_edit_never_rewrites_history(gw):
     await completion_create(gw.inp(), gw.ctx())
-    await sync_to_async(Model.objects.filter(name="gpt-mini").update)(input_per_mtok=Decimal("99"))
+    await db_run(lambda: Model.objects.filter(name="gpt-mini").update(input_per_mtok=Decimal("99")))
     catalog_invalidate()
     await completion_create(gw.inp(text="again please"), gw.ctx())
     first, second = await gw.records()
@@ -59,7 +59,11 @@ async def test_unknown_and_forbidden_models_are_refused_and_recorded(gw):
     with pytest.raises(ModelNotFound):
         await completion_create(gw.inp(model="nope"), gw.ctx())
     limited = gw.ctx()
-    limited = type(limited)(request_id="r-limited", client=ClientIdentity(id=gw.client.id, name="x", allowed_models=frozenset({"llama"})), interface="rest")
+    limited = type(limited)(
+        request_id="r-limited",
+        client=ClientIdentity(id=gw.client.id, name="x", allowed_models=frozenset({"llama"})),
+        interface="rest",
+    )
     with pytest.raises(PermissionDenied):
         await completion_create(gw.inp(model="gpt-mini"), limited)
     with pytest.raises(InvalidRequest, match="temperature"):

@@ -9,6 +9,7 @@ import pytest
 from aiproxy.errors import CircuitOpen, UpstreamRateLimited, UpstreamServerError
 from completions_app.services.breakers import board
 from completions_app.services.completion import completion_create
+from completions_app.services.db import db_run
 from metrics_app import metrics
 from tests.fakes.behaviour import Behaviour
 
@@ -30,7 +31,7 @@ async def test_round_robin_spreads_requests_evenly_over_keys(gw):
 async def test_weighted_round_robin(gw):
     from providers_app.models import ProviderKey
 
-    await asyncio.to_thread(lambda: ProviderKey.objects.filter(provider__name="oa", label="key1").update(weight=3))
+    await db_run(lambda: ProviderKey.objects.filter(provider__name="oa", label="key1").update(weight=3))
     for i in range(8):
         await completion_create(gw.inp(text=f"n {i}"), gw.ctx())
     assert Counter(_keys_used(gw)) == {"1111": 6, "2222": 2}
@@ -88,7 +89,7 @@ async def test_fallbacks_are_not_transitive(gw):
 async def test_timeout_fails_over(gw, settings):
     from providers_app.models import Provider
 
-    await asyncio.to_thread(lambda: Provider.objects.filter(name="oa").update(timeout_s=0.3))
+    await db_run(lambda: Provider.objects.filter(name="oa").update(timeout_s=0.3))
     gw.fake.script(Behaviour.hang(3, path="/v1/chat"))
     result = await completion_create(gw.inp(), gw.ctx())
     assert result.served_model == "claude-h"

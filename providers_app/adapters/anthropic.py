@@ -1,0 +1,208 @@
+"""Anthropic Messages API adapter (`anthropic.AsyncAnthropic`).
+
+Translation (pure functions, first half) is kept apart from transport (the adapter class).
+Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads and cache
+writes come as `cache_read_input_tokens` / `cache_creation_input_tokens`. They map 1:1 to
+Usage.input_tokens / cache_read_tokens / cache_write_tokens (see openai.py for the other side).
+Auth: anthropic 2.x sends the key as `Authorization: Bearer`, plus `anthropic-version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+
+from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
+
+from .base import ProviderAdapter
+from .errors import classify
+from .transport import DEFAULT_TRANSPORT, LoopBound, check_transport, sdk_timeout
+from .types import ChatRequest, Completion, StreamChunk, Usage
+
+PROVIDER = "anthropic"
+DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when neither request nor settings say
+
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+# --- translation ------------------------------------------------------------------------
+def finish_reason(stop_reason: str | None) -> str | None:
+    """Anthropic stop_reason -> OpenAI-style finish_reason (unknown ones pass through)."""
+    if stop_reason is None:
+        return None
+    return FINISH_REASONS.get(stop_reason, stop_reason)
+
+
+def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str, Any]:
+    """ChatRequest -> keyword arguments of `messages.create` (together: the JSON body)."""
+    # The Messages API has no system role: system messages go to the top-level `system`.
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
+        "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens,
+    }
+    if system:
+        params["system"] = system
+    if request.stop:
+        params["stop_sequences"] = list(request.stop)
+    # anthropic>=1.0 dropped temperature/top_p from the typed signature (the API still takes
+    # them, though models after Opus 4.6 reject non-default values): send them as extra body
+    # fields, and only when the client set them.
+    sampling = {"temperature": request.temperature, "top_p": request.top_p}
+    sampling = {k: v for k, v in sampling.items() if v is not None}
+    if sampling:
+        params["extra_body"] = sampling
+    if request.user:
+        params["metadata"] = {"user_id": request.user}
+    return params
+
+
+def usage_from(usage: Any) -> Usage:
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
+        cache_write_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
+    )
+
+
+def completion_from(message: Any) -> Completion:
+    """A `Message` -> Completion. Raises UpstreamMalformedResponse on a body of the wrong shape."""
+    if message.content is None or message.usage is None:
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response has no content or usage")
+    text = "".join(block.text for block in message.content if block.type == "text")
+    return Completion(
+        text=text,
+        finish_reason=finish_reason(message.stop_reason),
+        usage=usage_from(message.usage),
+        response_id=message.id,
+        model=message.model,
+    )
+
+
+@dataclass
+class StreamState:
+    """Folds the raw event stream; `chunk_for` returns a text chunk or None."""
+
+    response_id: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    done: bool = False
+
+    def chunk_for(self, event: Any) -> StreamChunk | None:
+        kind = event.type
+        if kind == "message_start":
+            self.response_id = event.message.id
+            self.usage = usage_from(event.message.usage)
+        elif kind == "content_block_delta":
+            if event.delta.type == "text_delta":
+                return StreamChunk(text=event.delta.text, response_id=self.response_id)
+        elif kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason
+            delta = event.usage
+            # output_tokens is cumulative; the others appear here only when they changed.
+            self.usage.output_tokens = delta.output_tokens
+            if delta.input_tokens is not None:
+                self.usage.input_tokens = delta.input_tokens
+            if delta.cache_read_input_tokens is not None:
+                self.usage.cache_read_tokens = delta.cache_read_input_tokens
+            if delta.cache_creation_input_tokens is not None:
+                self.usage.cache_write_tokens = delta.cache_creation_input_tokens
+        elif kind == "message_stop":
+            self.done = True
+        return None
+
+    def final_chunk(self) -> StreamChunk:
+        if not self.done:
+            # The body ended cleanly but without message_stop: the answer is cut short.
+            raise UpstreamConnectionError(f"{PROVIDER}: stream ended before message_stop")
+        return StreamChunk(
+            finish_reason=finish_reason(self.stop_reason), usage=self.usage, response_id=self.response_id
+        )
+
+
+# --- transport ---------------------------------------------------------------------------
+class AnthropicAdapter(ProviderAdapter):
+    kind = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float,
+        default_max_tokens: int = DEFAULT_MAX_TOKENS,
+        transport: str = DEFAULT_TRANSPORT,
+    ) -> None:
+        super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+        self._api_key = api_key
+        self.default_max_tokens = default_max_tokens
+        self.transport = check_transport(transport)
+        self._clients: LoopBound[anthropic.AsyncAnthropic] = LoopBound(self._make_client, _close_client)
+
+    def _make_client(self) -> anthropic.AsyncAnthropic:
+        kwargs: dict[str, Any] = {}
+        if self.transport == "aiohttp":
+            kwargs["http_client"] = anthropic.DefaultAioHttpClient(timeout=sdk_timeout(self.timeout_s))
+        if self.base_url:
+            kwargs["base_url"] = self.base_url
+        return anthropic.AsyncAnthropic(
+            # An explicit placeholder, so the SDK never falls back to ANTHROPIC_API_KEY from the environment.
+            api_key=self._api_key or "no-key",
+            timeout=sdk_timeout(self.timeout_s),
+            max_retries=0,  # the gateway retries and fails over itself
+            **kwargs,
+        )
+
+    def _error(self, exc: Exception) -> Exception:
+        return classify(exc, provider=PROVIDER, api_key=self._api_key)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        params = request_params(request, default_max_tokens=self.default_max_tokens)
+        try:
+            message = await self._clients.get().messages.create(**params)
+            return completion_from(message)
+        except Exception as exc:
+            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
+            raise self._error(exc) from None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        params = request_params(request, default_max_tokens=self.default_max_tokens)
+        state = StreamState()
+        try:
+            events = await self._clients.get().messages.create(**params, stream=True)
+            # `async with` closes the HTTP response if our consumer stops early.
+            async with events:
+                async for event in events:
+                    chunk = state.chunk_for(event)
+                    if chunk is not None:
+                        yield chunk
+            final = state.final_chunk()
+        except Exception as exc:
+            raise self._error(exc) from None
+        yield final
+
+    async def list_models(self) -> list[str]:
+        try:
+            return [model.id async for model in self._clients.get().models.list()]
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+async def _close_client(client: anthropic.AsyncAnthropic) -> None:
+    await client.close()

@@ -1,0 +1,205 @@
+"""Classify whatever a provider call raised into one aiproxy.errors.UpstreamError.
+
+The router and breakers read only the resulting class (retryable? breaker fault?), so
+this is the one place that knows the SDKs' exception types:
+
+- anthropic / openai: APIStatusError (status + body), APITimeoutError, APIConnectionError,
+  APIResponseValidationError, and APIError without a status (an error event inside a
+  200 stream); raw httpx2 errors escape both SDKs while a stream is being read.
+- ollama: ResponseError(error, status_code; -1 = error line inside a stream), the builtin
+  ConnectionError it raises on connect failure, raw httpx errors otherwise.
+- any of them: json.JSONDecodeError (a body that is not JSON).
+
+Messages are built from the provider's own `error.message`, never from the SDK's string
+(which embeds whole bodies), are cut to ~300 characters and have the key scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import anthropic
+import httpx
+import httpx2
+import ollama
+import openai
+
+from aiproxy.errors import (
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamMalformedResponse,
+    UpstreamRateLimited,
+    UpstreamServerError,
+    UpstreamTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 300
+
+# Error types found in bodies (Anthropic's `error.type`, OpenAI's `error.type`/`code`), for
+# errors that arrive inside a 200 stream and so carry no HTTP status of their own.
+ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "invalid_api_key": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+# Anything shaped like a provider secret, in case a provider echoes one back.
+_SECRET_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+
+def scrub(text: str, api_key: str | None) -> str:
+    """Cut to MAX_MESSAGE_CHARS and remove the key (and key-like strings)."""
+    if api_key and len(api_key) >= 4:
+        text = text.replace(api_key, "[redacted]")
+    text = _SECRET_PATTERNS.sub("[redacted]", text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait, from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def error_for_status(
+    status: int, message: str, *, retry_after: float | None = None, upstream_status: int | None = None
+) -> UpstreamError:
+    """The gateway error for an upstream HTTP status (or the status an error type stands for)."""
+    upstream_status = upstream_status if upstream_status is not None else status
+    kw: dict[str, Any] = {"upstream_status": upstream_status}
+    if status == 429:
+        return UpstreamRateLimited(message, retry_after=retry_after, **kw)
+    if status in (401, 402, 403):  # this key is refused (402: its billing); another key may work
+        return UpstreamAuthError(message, **kw)
+    if status == 408:
+        return UpstreamTimeout(message, **kw)
+    if 400 <= status < 500 and status != 499:
+        # 400/404/413/422 and the rest of 4xx: the request itself is at fault; retrying elsewhere won't help.
+        return UpstreamBadRequest(message, **kw)
+    return UpstreamServerError(message, **kw)
+
+
+def _body_error(body: object) -> tuple[str | None, str | None]:
+    """(type, message) from an error body: Anthropic's / OpenAI's `{"error": {...}}` or its inner object."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            kind = inner.get("type") or inner.get("code")
+            msg = inner.get("message")
+            return (str(kind) if kind else None), (str(msg) if msg else None)
+        if isinstance(inner, str):
+            return None, inner
+    return None, None
+
+
+def _describe(provider: str, status: int | None, message: str | None, fallback: str, api_key: str | None) -> str:
+    where = f"{provider} (HTTP {status})" if status else provider
+    return scrub(f"{where}: {message or fallback}", api_key)
+
+
+def _aiohttp_connection_failure(exc: BaseException) -> bool:
+    # openai's vendored aiohttp transport reports every aiohttp connection error as a
+    # ConnectTimeout; the original aiohttp error in the cause chain tells the truth.
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectionError) and not isinstance(seen, asyncio.TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _from_sdk_status(
+    exc: anthropic.APIStatusError | openai.APIStatusError, provider: str, api_key: str | None
+) -> UpstreamError:
+    kind, msg = _body_error(exc.body)
+    status = exc.status_code
+    if status < 400:
+        # An `error` event inside a 200 stream: the body's type stands in for the status.
+        mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
+        return error_for_status(mapped, _describe(provider, None, msg, kind or "stream error", api_key))
+    retry_after = parse_retry_after(exc.response.headers) if status == 429 else None
+    return error_for_status(status, _describe(provider, status, msg, kind or "error", api_key), retry_after=retry_after)
+
+
+def classify(exc: BaseException, *, provider: str, api_key: str | None) -> UpstreamError:
+    """Map any exception raised while talking to a provider to an UpstreamError."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
+        return _from_sdk_status(exc, provider, api_key)
+    if isinstance(exc, anthropic.APIResponseValidationError | openai.APIResponseValidationError):
+        return UpstreamMalformedResponse(f"{provider}: response did not match the expected schema")
+    if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
+        if _aiohttp_connection_failure(exc):
+            return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
+        return UpstreamTimeout(f"{provider}: no answer within the timeout")
+    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
+        return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
+    if isinstance(exc, openai.APIError):
+        # openai raises a bare APIError for an `{"error": ...}` chunk inside a stream.
+        kind, msg = _body_error(exc.body)
+        mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
+        return error_for_status(mapped, _describe(provider, None, msg, "stream error", api_key))
+    if isinstance(exc, ollama.ResponseError):
+        msg = exc.error if isinstance(exc.error, str) else None
+        if exc.status_code < 400:  # -1: an error line inside a stream
+            return UpstreamServerError(_describe(provider, None, msg, "stream error", api_key))
+        return error_for_status(exc.status_code, _describe(provider, exc.status_code, msg, "error", api_key))
+    if isinstance(exc, httpx.TimeoutException | httpx2.TimeoutException | TimeoutError):
+        # TimeoutError is also asyncio.TimeoutError and aiohttp's timeouts.
+        return UpstreamTimeout(f"{provider}: no answer within the timeout")
+    if isinstance(exc, httpx.DecodingError | httpx2.DecodingError | ValueError):
+        # ValueError covers json.JSONDecodeError and pydantic's ValidationError.
+        return UpstreamMalformedResponse(f"{provider}: the response was not valid JSON of the expected shape")
+    if isinstance(exc, httpx.TransportError | httpx2.TransportError | aiohttp.ClientError | OSError):
+        # OSError covers the builtin ConnectionError that ollama raises on connect failure.
+        return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
+    if isinstance(exc, KeyError | TypeError | AttributeError | IndexError):
+        return UpstreamMalformedResponse(f"{provider}: the response had an unexpected shape")
+    log.warning("unclassified %s error: %s", provider, type(exc).__name__)
+    return UpstreamError(f"{provider}: unexpected {type(exc).__name__}")

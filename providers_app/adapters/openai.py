@@ -1,0 +1,189 @@
+"""OpenAI Chat Completions adapter (`openai.AsyncOpenAI`); any OpenAI-compatible base_url.
+
+Usage normalization (so that cost = input*in_price + cache_read*cache_read_price holds for
+every provider):
+- OpenAI's `prompt_tokens` INCLUDES cached tokens; `prompt_tokens_details.cached_tokens`
+  says how many were read from the cache (and `cache_write_tokens`, where a server reports
+  it, how many were written to it).
+- Anthropic's `input_tokens` EXCLUDES cache reads and writes.
+- Usage.input_tokens is always the NON-cached input: here prompt_tokens - cached - written;
+  Usage.cache_read_tokens / cache_write_tokens carry the rest.
+
+Streams send `stream_options={"include_usage": true}` so the last chunk carries usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
+
+from .base import ProviderAdapter
+from .errors import classify
+from .transport import DEFAULT_TRANSPORT, LoopBound, check_transport, sdk_timeout
+from .types import ChatRequest, Completion, StreamChunk, Usage
+
+PROVIDER = "openai"
+
+
+# --- translation ------------------------------------------------------------------------
+def max_tokens_field_for(base_url: str | None) -> str:
+    # OpenAI's own API wants max_completion_tokens (its reasoning models reject max_tokens);
+    # most OpenAI-compatible servers know only max_tokens.
+    host = urlsplit(base_url).hostname if base_url else "api.openai.com"
+    return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+
+
+def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
+    """ChatRequest -> keyword arguments of `chat.completions.create` (the JSON body)."""
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    if request.max_tokens is not None:
+        params[max_tokens_field] = request.max_tokens
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
+    if request.stop:
+        params["stop"] = list(request.stop)
+    if request.user:
+        params["user"] = request.user
+    return params
+
+
+def usage_from(usage: Any) -> Usage:
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    written = (getattr(details, "cache_write_tokens", None) or 0) if details is not None else 0
+    return Usage(
+        input_tokens=max(0, (usage.prompt_tokens or 0) - cached - written),
+        output_tokens=usage.completion_tokens or 0,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+    )
+
+
+def completion_from(response: Any) -> Completion:
+    """A `ChatCompletion` -> Completion. Raises UpstreamMalformedResponse on the wrong shape."""
+    if not response.choices:
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response has no choices")
+    choice = response.choices[0]
+    return Completion(
+        text=choice.message.content or "",
+        finish_reason=choice.finish_reason,
+        usage=usage_from(response.usage) if response.usage is not None else Usage(),
+        response_id=response.id,
+        model=response.model,
+    )
+
+
+@dataclass
+class StreamState:
+    response_id: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+    def chunk_for(self, chunk: Any) -> StreamChunk | None:
+        self.response_id = self.response_id or chunk.id
+        if chunk.usage is not None:  # the include_usage chunk (its `choices` is empty)
+            self.usage = usage_from(chunk.usage)
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.finish_reason is not None:
+            self.finish_reason = choice.finish_reason
+        text = choice.delta.content if choice.delta is not None else None
+        return StreamChunk(text=text, response_id=self.response_id) if text else None
+
+    def final_chunk(self) -> StreamChunk:
+        if self.finish_reason is None:
+            # The SDK ends quietly when the body ends without [DONE]; an answer with no
+            # finish_reason was cut short, and must not pass for a complete one.
+            raise UpstreamConnectionError(f"{PROVIDER}: stream ended without a finish_reason")
+        extra = {} if self.usage is not None else {"usage_missing": True}  # server ignored include_usage
+        return StreamChunk(
+            finish_reason=self.finish_reason, usage=self.usage or Usage(), response_id=self.response_id, extra=extra
+        )
+
+
+# --- transport ---------------------------------------------------------------------------
+class OpenAIAdapter(ProviderAdapter):
+    kind = "openai"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float,
+        transport: str = DEFAULT_TRANSPORT,
+        max_tokens_field: str | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+        self._api_key = api_key
+        self.transport = check_transport(transport)
+        self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
+        self._clients: LoopBound[openai.AsyncOpenAI] = LoopBound(self._make_client, _close_client)
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        kwargs: dict[str, Any] = {}
+        if self.transport == "aiohttp":
+            kwargs["http_client"] = openai.DefaultAioHttpClient(timeout=sdk_timeout(self.timeout_s))
+        if self.base_url:
+            kwargs["base_url"] = self.base_url
+        return openai.AsyncOpenAI(
+            # A placeholder for keyless compatible servers, and so OPENAI_API_KEY is never read.
+            api_key=self._api_key or "no-key",
+            timeout=sdk_timeout(self.timeout_s),
+            max_retries=0,  # the gateway retries and fails over itself
+            **kwargs,
+        )
+
+    def _error(self, exc: Exception) -> Exception:
+        return classify(exc, provider=PROVIDER, api_key=self._api_key)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        params = request_params(request, max_tokens_field=self.max_tokens_field)
+        try:
+            response = await self._clients.get().chat.completions.create(**params)
+            return completion_from(response)
+        except Exception as exc:
+            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
+            raise self._error(exc) from None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        params = request_params(request, max_tokens_field=self.max_tokens_field)
+        state = StreamState()
+        try:
+            chunks = await self._clients.get().chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+            async with chunks:  # closes the HTTP response if our consumer stops early
+                async for chunk in chunks:
+                    out = state.chunk_for(chunk)
+                    if out is not None:
+                        yield out
+            final = state.final_chunk()
+        except Exception as exc:
+            raise self._error(exc) from None
+        yield final
+
+    async def list_models(self) -> list[str]:
+        try:
+            return [model.id async for model in self._clients.get().models.list()]
+        except Exception as exc:
+            raise self._error(exc) from None
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+async def _close_client(client: openai.AsyncOpenAI) -> None:
+    await client.close()

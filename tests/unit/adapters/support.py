@@ -1,0 +1,57 @@
+"""Helpers shared by the adapter tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from providers_app.adapters.anthropic import AnthropicAdapter
+from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.ollama import OllamaAdapter
+from providers_app.adapters.openai import OpenAIAdapter
+from providers_app.adapters.types import ChatRequest, Message, StreamChunk
+from tests.fakes.server import FakeUpstream
+
+API_KEY = "sk-test-SECRETKEY-0123456789abcdef"
+
+# (provider, transport): the SDK-based adapters run on both transports, ollama has only httpx.
+ADAPTER_CASES = [
+    ("anthropic", "aiohttp"),
+    ("anthropic", "httpx"),
+    ("openai", "aiohttp"),
+    ("openai", "httpx"),
+    ("ollama", "httpx"),
+]
+
+AdapterFactory = Callable[..., ProviderAdapter]
+
+
+def chat(text: str = "hello brave new world", **kw: object) -> ChatRequest:
+    return ChatRequest(model="fake-small", messages=(Message("user", text),), **kw)  # type: ignore[arg-type]
+
+
+def base_url_for(provider: str, fake: FakeUpstream) -> str:
+    return {
+        "anthropic": fake.anthropic_base_url,
+        "openai": fake.openai_base_url,
+        "ollama": fake.ollama_base_url,
+    }[provider]
+
+
+def build_adapter(
+    provider: str, transport: str, base_url: str, *, api_key: str | None = API_KEY, timeout_s: float = 5.0
+) -> ProviderAdapter:
+    if provider == "anthropic":
+        return AnthropicAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s, transport=transport)
+    if provider == "openai":
+        return OpenAIAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s, transport=transport)
+    return OllamaAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+
+
+async def collect(adapter: ProviderAdapter, request: ChatRequest) -> list[StreamChunk]:
+    return [chunk async for chunk in adapter.stream(request)]
+
+
+async def collect_into(received: list[StreamChunk], adapter: ProviderAdapter, request: ChatRequest) -> None:
+    """Like collect(), but what arrived before an error stays in `received`."""
+    async for chunk in adapter.stream(request):
+        received.append(chunk)

@@ -1,0 +1,118 @@
+"""adapter_create, ClientPool, and adapters surviving a change of event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from providers_app.adapters.anthropic import AnthropicAdapter
+from providers_app.adapters.ollama import OllamaAdapter
+from providers_app.adapters.openai import OpenAIAdapter
+from providers_app.adapters.registry import ADAPTERS, ClientPool, adapter_create
+from tests.fakes.server import FakeUpstreamThread
+
+from .support import API_KEY, chat
+
+CONFIG = {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": API_KEY, "timeout_s": 5.0}
+
+
+def test_adapters_by_kind():
+    assert ADAPTERS == {"anthropic": AnthropicAdapter, "openai": OpenAIAdapter, "ollama": OllamaAdapter}
+    for kind, cls in ADAPTERS.items():
+        adapter = adapter_create(kind=kind, base_url=None, api_key="k", timeout_s=3)
+        assert type(adapter) is cls
+        assert adapter.timeout_s == 3
+
+
+def test_anthropic_default_max_tokens_from_settings(settings):
+    settings.DEFAULT_MAX_TOKENS = 333
+    adapter = adapter_create(kind="anthropic", base_url=None, api_key="k", timeout_s=3)
+    assert adapter.default_max_tokens == 333
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="unknown provider kind"):
+        adapter_create(kind="bard", base_url=None, api_key=None, timeout_s=1)
+
+
+async def test_pool_reuses_one_adapter_per_key():
+    pool = ClientPool()
+    first = pool.get("key-1", **CONFIG)
+    assert pool.get("key-1", **CONFIG) is first
+    assert pool.get("key-2", **CONFIG) is not first
+    assert len(pool) == 2
+    await pool.aclose_all()
+    assert len(pool) == 0
+
+
+async def test_pool_replaces_and_closes_on_config_change(fake):
+    pool = ClientPool(retire_grace_s=0)
+    config = {**CONFIG, "base_url": fake.openai_base_url}
+    old = pool.get("key-1", **config)
+    await old.complete(chat())  # so it holds a live SDK client
+    assert old._clients._client is not None
+
+    new = pool.get("key-1", **{**config, "api_key": "sk-rotated-key-000000"})
+    assert new is not old
+    for _ in range(50):
+        if old._clients._client is None:
+            break
+        await asyncio.sleep(0.01)
+    assert old._clients._client is None  # closed
+    assert pool.get("key-1", **{**config, "timeout_s": 9.0}) is not new
+    await pool.aclose_all()
+
+
+async def test_aclose_all_closes_retired_adapters_too():
+    pool = ClientPool(retire_grace_s=3600)
+    old = pool.get("key-1", **CONFIG)
+    pool.get("key-1", **{**CONFIG, "base_url": "http://127.0.0.1:10/v1"})
+    closed = []
+
+    async def record_close() -> None:
+        closed.append(True)
+
+    old.aclose = record_close  # type: ignore[method-assign]
+    await pool.aclose_all()
+    assert closed == [True]
+
+
+def _adapters_for(fake) -> list:
+    return [
+        AnthropicAdapter(base_url=fake.anthropic_base_url, api_key=API_KEY, timeout_s=5),
+        OpenAIAdapter(base_url=fake.openai_base_url, api_key=API_KEY, timeout_s=5),
+        OllamaAdapter(base_url=fake.ollama_base_url, api_key=None, timeout_s=5),
+    ]
+
+
+def test_adapter_works_in_one_loop_per_call():
+    # aiohttp sessions are tied to their loop: after aclose() in one asyncio.run, the next
+    # asyncio.run gets a fresh client (Celery tasks and sync callers work like this).
+    async def use_and_close(adapter) -> str:
+        try:
+            return (await adapter.complete(chat("same answer twice"))).text
+        finally:
+            await adapter.aclose()
+
+    with FakeUpstreamThread() as fake:
+        adapters = _adapters_for(fake)
+        for _ in range(2):
+            for adapter in adapters:
+                assert asyncio.run(use_and_close(adapter)) == "same answer twice"
+        assert len(fake.requests) == 6
+
+
+async def test_adapter_moves_to_another_running_loop():
+    # Used first on a loop in another thread, then on this one: the adapter makes a client
+    # for this loop and has the old one closed on its own (still running) loop.
+    with FakeUpstreamThread() as fake:
+        adapters = _adapters_for(fake)
+        for adapter in adapters:
+            first = asyncio.run_coroutine_threadsafe(adapter.complete(chat("from the thread")), fake.loop)
+            assert first.result(timeout=10).text == "from the thread"
+            old_client = adapter._clients._client
+            assert (await adapter.complete(chat("from here"))).text == "from here"
+            assert adapter._clients._client is not old_client
+            await adapter.aclose()
+        await asyncio.sleep(0.1)  # let the other loop finish closing the old clients

@@ -51,6 +51,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _missing(item.config, f"Redis at {TEST_REDIS_URL}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _record_writer_stopped(django_db_setup):  # noqa: ARG001 - torn down before the test database
+    """End the audit-record writer thread before the test database is dropped."""
+    yield
+    from completions_app.services.recorder import writer
+
+    writer.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_gateway_state():
     """Every test starts with empty gateway state (catalog, auth cache, keys, breakers, cache),

@@ -159,6 +159,15 @@ class RecordWriter:
                 self._cond.notify_all()
         return True
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Flush, then end the writer thread (it restarts on the next submit)."""
+        self.flush(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
 
 writer = RecordWriter()
 

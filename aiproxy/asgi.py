@@ -1,11 +1,21 @@
 """ASGI entry point.
 
-/v1/* is served by a handler whose middleware chain is API_MIDDLEWARE (empty
-by default): Django's session/auth/CSRF middleware are sync and cost a thread
-hop each per request, and the API authenticates with client keys instead.
-Everything else (admin, docs, reports) gets the full MIDDLEWARE.
+/v1/* is served by APIHandler; everything else (admin, docs, reports) by
+Django's own ASGIHandler with the full MIDDLEWARE.
+
+APIHandler is Django's handler with the per-request thread hops removed
+(STACK-NOTES.md: each is ~0.2 ms, and the first per request creates a thread):
+- its middleware chain is API_MIDDLEWARE (empty by default): Django's
+  session/auth/CSRF middleware are sync, and the API authenticates with
+  client keys instead;
+- no ThreadSensitiveContext and no request_started/finished signals: their
+  receivers (close_old_connections) are sync, and the API never uses the
+  ORM on the event loop — its database work runs in worker threads that
+  return their connections (completions_app/services/db.py);
+- the response is closed inline instead of through sync_to_async.
 """
 
+import asyncio
 import os
 from contextlib import contextmanager
 
@@ -16,7 +26,9 @@ import django  # noqa: E402
 django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
+from django.urls import set_script_prefix  # noqa: E402
 
 
 @contextmanager
@@ -33,6 +45,58 @@ class APIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         with _middleware(settings.API_MIDDLEWARE):
             super().load_middleware(is_async)
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            error_response.close()
+            return
+
+        async def process_request() -> object:
+            response = await self.get_response_async(request)
+            response._handler_class = self.__class__
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client went away while we were sending
+            return response
+
+        # As Django does: a client disconnect cancels the view (and with it
+        # the upstream call and any stream).
+        listener = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        worker = asyncio.ensure_future(process_request())
+        await asyncio.wait([listener, worker], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listener, worker):
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        if not worker.cancelled() and worker.exception() is None:
+            response = worker.result()
+            for closer in response._resource_closers:  # response.close() minus the sync signal
+                try:
+                    closer()
+                except Exception:  # noqa: S110 - as Django's own close()
+                    pass
+            response._resource_closers.clear()
+        body_file.close()
 
 
 _api = APIHandler()

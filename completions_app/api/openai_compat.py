@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from adrf.views import APIView
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 
@@ -26,6 +25,7 @@ from completions_app.services.types import (
 )
 
 from . import schemas
+from .base import AsyncAPIView as APIView
 from .common import authenticate, result_headers, wants_cache
 from .parsing import (
     json_body,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from adrf.views import APIView
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
@@ -26,6 +25,7 @@ from completions_app.services.types import (
 from providers_app.adapters.types import Message
 
 from . import schemas
+from .base import AsyncAPIView as APIView
 from .common import authenticate, result_headers, wants_cache
 from .parsing import (
     json_body,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format proto migrate bench clean superuser ci
+.PHONY: run test lint format proto migrate bench clean superuser demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
@@ -25,6 +25,11 @@ migrate: $(STAMP) proto
 
 run: migrate
 	$(BIN)/python manage.py serve
+
+# The gateway in front of a local fake upstream (no provider keys needed), client key aip_demo_key_change_me_0123456789.
+demo: migrate
+	$(BIN)/python manage.py loadconfig config/demo.yaml
+	$(BIN)/python -m tests.fakes.server --port 9999 & FAKE=$$!; trap "kill $$FAKE" EXIT INT TERM; $(BIN)/python manage.py serve
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

@@ -117,10 +117,14 @@ class GatewayProcess:
         self.manage("loadconfig", str(path))
         return self
 
-    def start(self) -> GatewayProcess:
+    def start(self, *serve_args: str) -> GatewayProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "serve"], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "manage.py", "serve", *serve_args],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

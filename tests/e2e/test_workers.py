@@ -1,0 +1,44 @@
+"""`serve --workers N`: N processes share the ports; one exporter aggregates their metrics;
+SIGTERM stops them all cleanly."""
+
+import os
+import re
+import signal
+
+import httpx
+
+from .gateway_process import CLIENT_KEY, GatewayProcess, fake_config
+
+
+def _total(metrics: str, name: str, labels: str) -> float:
+    m = re.search(rf"^{name}\{{{re.escape(labels)}\}} (\S+)$", metrics, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_two_workers_share_ports_and_aggregate_metrics(fake_upstream, tmp_path):
+    gw = GatewayProcess(tmp_path, fake_config(fake_upstream.url), env={"REDIS_URL": ""}).prepare()
+    gw.start("--workers", "2")
+    try:
+        n = 40
+        with httpx.Client(headers={"authorization": f"Bearer {CLIENT_KEY}"}) as client:
+            for i in range(n):
+                # A new connection per request, so the kernel spreads them over both workers.
+                r = client.post(f"{gw.url}/v1/complete", json={"model": "llama3", "prompt": f"n {i}"},
+                                headers={"connection": "close"})
+                assert r.status_code == 200
+        text = gw.metrics()
+        assert _total(text, "ai_proxy_requests_total", 'model="llama3",provider="ol",status="ok"') == n
+        children = [p for p in os.listdir("/proc") if p.isdigit() and _is_child(int(p), gw.proc.pid)]
+        assert len(children) == 2
+    finally:
+        code = gw.stop(signal.SIGTERM)
+    assert code == 0, gw.log()
+    assert len(gw.records()) == n
+
+
+def _is_child(pid: int, parent: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError, IndexError):
+        return False

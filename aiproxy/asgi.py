@@ -28,7 +28,7 @@ django.setup(set_prefix=False)
 from django.conf import settings  # noqa: E402
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
-from django.urls import set_script_prefix  # noqa: E402
+from django.urls import set_script_prefix, set_urlconf  # noqa: E402
 
 
 @contextmanager
@@ -49,6 +49,15 @@ class APIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
         await self.handle(scope, receive, send)
 
+    async def get_response_async(self, request):  # type: ignore[no-untyped-def]
+        # Django's version also logs every 4xx through sync_to_async (a thread
+        # hop per rejected request: a junk-key flood would pay it each time).
+        # API errors are in the audit records; 5xx are logged by the error handler.
+        set_urlconf(settings.ROOT_URLCONF)
+        response = await self._middleware_chain(request)
+        response._resource_closers.append(request.close)
+        return response
+
     async def handle(self, scope, receive, send):  # type: ignore[no-untyped-def]
         try:
             body_file = await self.read_body(receive)
@@ -64,7 +73,6 @@ class APIHandler(ASGIHandler):
 
         async def process_request() -> object:
             response = await self.get_response_async(request)
-            response._handler_class = self.__class__
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:

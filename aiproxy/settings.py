@@ -148,12 +148,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 # --- celery -------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default="")))
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not (REDIS_URL or env.str("CELERY_BROKER_URL", default=""))
+)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
-    "probe-providers": {"task": "providers_app.tasks.probe_providers", "schedule": env.float("PROBE_INTERVAL_S", default=300)},
-    "rollup-costs": {"task": "completions_app.tasks.rollup_costs", "schedule": env.float("ROLLUP_INTERVAL_S", default=600)},
+    "probe-providers": {
+        "task": "providers_app.tasks.probe_providers",
+        "schedule": env.float("PROBE_INTERVAL_S", default=300),
+    },
+    "rollup-costs": {
+        "task": "completions_app.tasks.rollup_costs",
+        "schedule": env.float("ROLLUP_INTERVAL_S", default=600),
+    },
 }
 
 # --- auth, i18n, static --------------------------------------------------------

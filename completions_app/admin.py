@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
 
 from .models import ClientKey, CompletionRecord, CostRollup
 from .services.client_keys import client_key_generate, client_key_hash
@@ -67,6 +68,15 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False
+    actions = ["export_csv"]
+    change_list_template = "admin/completions_app/completionrecord/change_list.html"
+
+    @admin.action(description="Export selected records as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[CompletionRecord]) -> StreamingHttpResponse:
+        # "Select all" exports the whole filtered list, streamed; the exportcosts format.
+        from metrics_app.exports import csv_streaming_response
+
+        return csv_streaming_response(request, queryset.order_by("created_at", "id"), filename="completion-records.csv")
 
 
 @admin.register(CostRollup)

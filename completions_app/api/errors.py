@@ -46,6 +46,7 @@ def error_response(exc: BaseException, request: HttpRequest | None = None) -> Js
         response = JsonResponse(error_body("internal_error", "Internal error."), status=500)
     response["x-request-id"] = request_id
     response["x-aiproxy-cache"] = "MISS"
+    response["x-aiproxy-cost-usd"] = "0"  # a failed call is not billed by the providers
     return response
 
 

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from aiproxy.errors import InvalidRequest, PayloadTooLarge
@@ -47,7 +48,10 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
-    body = request.body
+    try:
+        body = request.body
+    except RequestDataTooBig:  # a body without Content-Length that turned out too large
+        raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.") from None
     if len(body) > settings.MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
     if not body:

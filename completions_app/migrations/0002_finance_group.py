@@ -15,9 +15,12 @@ def create_finance_group(apps, schema_editor):
     # Permissions are normally created after all migrations (post_migrate); on a fresh
     # database they do not exist yet, so create this app's now.
     app_config = apps.get_app_config("completions_app")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    models_module = getattr(app_config, "models_module", None)  # absent on historical app configs
+    app_config.models_module = True  # create_permissions skips app configs without one
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0)
+    finally:
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

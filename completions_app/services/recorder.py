@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 
 from metrics_app import metrics
+from providers_app.models import ProviderKey
 
 from ..models import ClientKey, CompletionRecord
 
@@ -141,6 +142,15 @@ class RecordWriter:
                     last_used[r.client_id] = max(r.created_at, last_used.get(r.client_id, r.created_at))
             for client_id, when in last_used.items():
                 ClientKey.objects.filter(pk=client_id).exclude(last_used_at__gte=when).update(last_used_at=when)
+            keys_used: dict[tuple[str, str], datetime] = {}
+            for r in batch:
+                if r.provider_key and r.status == CompletionRecord.Status.OK:
+                    k = (r.provider, r.provider_key)
+                    keys_used[k] = max(r.created_at, keys_used.get(k, r.created_at))
+            for (provider, label), when in keys_used.items():
+                ProviderKey.objects.filter(provider__name=provider, label=label).exclude(last_used_at__gte=when).update(
+                    last_used_at=when
+                )
         metrics.records_written_total.inc(len(batch))
 
     # --- lifecycle ----------------------------------------------------------------------

@@ -145,3 +145,17 @@ async def test_n_concurrent_requests_leave_exactly_n_records(gw):
     records = await gw.records()
     assert len(records) == n
     assert len({r.request_id for r in records}) == n
+
+
+async def test_keys_last_used_is_kept_by_the_record_writer(gw):
+    from completions_app.models import ClientKey
+    from providers_app.models import ProviderKey
+
+    await completion_create(gw.inp(), gw.ctx())
+    [record] = await gw.records()
+    key = await db_run(lambda: ProviderKey.objects.get(provider__name="oa", label="key1"))
+    other = await db_run(lambda: ProviderKey.objects.get(provider__name="oa", label="key2"))
+    client = await db_run(lambda: ClientKey.objects.get(pk=gw.client.id))
+    assert key.last_used_at == record.created_at
+    assert other.last_used_at is None
+    assert client.last_used_at == record.created_at

@@ -7,7 +7,6 @@ mapped to statuses in errors.py. Every handler runs inside the interceptor's sco
 from __future__ import annotations
 
 from contextlib import aclosing
-from decimal import Decimal
 
 import grpc
 
@@ -16,6 +15,7 @@ from aiproxy.v1 import proxy_pb2 as pb
 from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
 from completions_app.services import status as status_service
+from completions_app.services.cost import cost_format
 from completions_app.services.types import (
     CallContext,
     ClientIdentity,
@@ -84,11 +84,6 @@ def call_context(client: ClientIdentity, deadline_s: float | None) -> CallContex
 
 
 # --- rendering ----------------------------------------------------------------------
-def cost_text(cost: Decimal) -> str:
-    # Fixed-point: str(Decimal) would give "1E-7" for small costs.
-    return format(cost, "f")
-
-
 def usage_pb(usage: Usage) -> pb.Usage:
     return pb.Usage(
         input_tokens=usage.input_tokens,
@@ -104,7 +99,7 @@ def complete_response(result: CompletionResult) -> pb.CompleteResponse:
         model=result.model,
         provider=result.provider,
         usage=usage_pb(result.usage),
-        cost_usd=cost_text(result.cost_usd),
+        cost_usd=cost_format(result.cost_usd),
         cached=result.cached,
         latency_ms=result.latency_ms,
         request_id=result.request_id,
@@ -117,7 +112,7 @@ def stream_final(result: CompletionResult) -> pb.StreamCompleteResponse:
     return pb.StreamCompleteResponse(
         done=True,
         usage=usage_pb(result.usage),
-        cost_usd=cost_text(result.cost_usd),
+        cost_usd=cost_format(result.cost_usd),
         cached=result.cached,
         finish_reason=result.finish_reason or "",
         model=result.model,

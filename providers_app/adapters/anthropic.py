@@ -17,9 +17,8 @@ import anthropic
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .base import ProviderAdapter
-from .errors import classify
-from .transport import DEFAULT_TRANSPORT, LoopBound, check_transport, sdk_timeout
+from .client_adapter import ClientAdapter
+from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
@@ -134,7 +133,7 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class AnthropicAdapter(ProviderAdapter):
+class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
     kind = "anthropic"
 
     def __init__(
@@ -147,10 +146,8 @@ class AnthropicAdapter(ProviderAdapter):
         transport: str = DEFAULT_TRANSPORT,
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-        self._api_key = api_key
         self.default_max_tokens = default_max_tokens
         self.transport = check_transport(transport)
-        self._clients: LoopBound[anthropic.AsyncAnthropic] = LoopBound(self._make_client, _close_client)
 
     def _make_client(self) -> anthropic.AsyncAnthropic:
         kwargs: dict[str, Any] = {}
@@ -165,9 +162,6 @@ class AnthropicAdapter(ProviderAdapter):
             max_retries=0,  # the gateway retries and fails over itself
             **kwargs,
         )
-
-    def _error(self, exc: Exception) -> Exception:
-        return classify(exc, provider=PROVIDER, api_key=self._api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, default_max_tokens=self.default_max_tokens)
@@ -199,10 +193,3 @@ class AnthropicAdapter(ProviderAdapter):
             return [model.id async for model in self._clients.get().models.list()]
         except Exception as exc:
             raise self._error(exc) from None
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
-
-
-async def _close_client(client: anthropic.AsyncAnthropic) -> None:
-    await client.close()

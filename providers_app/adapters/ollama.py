@@ -18,9 +18,8 @@ import ollama
 
 from aiproxy.errors import UpstreamConnectionError
 
-from .base import ProviderAdapter
-from .errors import classify
-from .transport import CONNECT_TIMEOUT_CAP_S, LoopBound
+from .client_adapter import ClientAdapter
+from .transport import CONNECT_TIMEOUT_CAP_S
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "ollama"
@@ -85,13 +84,8 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class OllamaAdapter(ProviderAdapter):
+class OllamaAdapter(ClientAdapter[ollama.AsyncClient]):
     kind = "ollama"
-
-    def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
-        super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-        self._api_key = api_key
-        self._clients: LoopBound[ollama.AsyncClient] = LoopBound(self._make_client, _close_client)
 
     def _make_client(self) -> ollama.AsyncClient:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
@@ -100,9 +94,6 @@ class OllamaAdapter(ProviderAdapter):
             timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_CAP_S)),
             headers=headers,
         )
-
-    def _error(self, exc: Exception) -> Exception:
-        return classify(exc, provider=PROVIDER, api_key=self._api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         try:
@@ -134,10 +125,3 @@ class OllamaAdapter(ProviderAdapter):
             return [m.model for m in listing.models if m.model]
         except Exception as exc:
             raise self._error(exc) from None
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
-
-
-async def _close_client(client: ollama.AsyncClient) -> None:
-    await client.close()

@@ -23,9 +23,8 @@ import openai
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .base import ProviderAdapter
-from .errors import classify
-from .transport import DEFAULT_TRANSPORT, LoopBound, check_transport, sdk_timeout
+from .client_adapter import ClientAdapter
+from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "openai"
@@ -114,7 +113,7 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class OpenAIAdapter(ProviderAdapter):
+class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
     kind = "openai"
 
     def __init__(
@@ -127,10 +126,8 @@ class OpenAIAdapter(ProviderAdapter):
         max_tokens_field: str | None = None,
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-        self._api_key = api_key
         self.transport = check_transport(transport)
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
-        self._clients: LoopBound[openai.AsyncOpenAI] = LoopBound(self._make_client, _close_client)
 
     def _make_client(self) -> openai.AsyncOpenAI:
         kwargs: dict[str, Any] = {}
@@ -145,9 +142,6 @@ class OpenAIAdapter(ProviderAdapter):
             max_retries=0,  # the gateway retries and fails over itself
             **kwargs,
         )
-
-    def _error(self, exc: Exception) -> Exception:
-        return classify(exc, provider=PROVIDER, api_key=self._api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, max_tokens_field=self.max_tokens_field)
@@ -180,10 +174,3 @@ class OpenAIAdapter(ProviderAdapter):
             return [model.id async for model in self._clients.get().models.list()]
         except Exception as exc:
             raise self._error(exc) from None
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
-
-
-async def _close_client(client: openai.AsyncOpenAI) -> None:
-    await client.close()

@@ -26,6 +26,7 @@ import django  # noqa: E402
 django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import RequestAborted  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.urls import set_script_prefix, set_urlconf  # noqa: E402
@@ -108,7 +109,9 @@ class APIHandler(ASGIHandler):
 
 
 _api = APIHandler()
-_site = ASGIHandler()
+# Admin and report assets (admin CSS/JS, the finance chart) are served from the
+# apps' static folders by `serve` itself: no separate web server is needed.
+_site = ASGIStaticFilesHandler(ASGIHandler())
 
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
+from metrics_app.exports import csv_streaming_response
+
 from .models import ClientKey, CompletionRecord, CostRollup
 from .services.client_keys import client_key_generate, client_key_hash
 
@@ -74,8 +76,6 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
     @admin.action(description="Export selected records as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[CompletionRecord]) -> StreamingHttpResponse:
         # "Select all" exports the whole filtered list, streamed; the exportcosts format.
-        from metrics_app.exports import csv_streaming_response
-
         return csv_streaming_response(request, queryset.order_by("created_at", "id"), filename="completion-records.csv")
 
 

@@ -36,9 +36,15 @@ ttft_seconds = Histogram(
 overhead_seconds = Histogram(
     "ai_proxy_gateway_overhead_seconds", "Time spent in the gateway outside upstream calls.", buckets=OVERHEAD_BUCKETS
 )
-failovers_total = Counter("ai_proxy_failovers_total", "Moves to the next model in a fallback chain.", ["from_model", "to_model"])
-key_cooldowns_total = Counter("ai_proxy_key_cooldowns_total", "Provider keys put in cooldown after a 429.", ["provider"])
-record_queue_depth = Gauge("ai_proxy_record_queue_depth", "Audit records waiting to be written.", multiprocess_mode="livesum")
+failovers_total = Counter(
+    "ai_proxy_failovers_total", "Moves to the next model in a fallback chain.", ["from_model", "to_model"]
+)
+key_cooldowns_total = Counter(
+    "ai_proxy_key_cooldowns_total", "Provider keys put in cooldown after a 429.", ["provider"]
+)
+record_queue_depth = Gauge(
+    "ai_proxy_record_queue_depth", "Audit records waiting to be written.", multiprocess_mode="livesum"
+)
 records_written_total = Counter("ai_proxy_records_written_total", "Audit records written to the database.")
 records_dropped_total = Counter("ai_proxy_records_dropped_total", "Audit records dropped because the queue was full.")
 record_write_errors_total = Counter("ai_proxy_record_write_errors_total", "Failed batch writes (retried).")

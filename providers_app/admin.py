@@ -1,5 +1,7 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from .models import Model, ModelFallback, Provider, ProviderKey
 
@@ -39,23 +41,67 @@ class ProviderKeyInline(admin.TabularInline):
     model = ProviderKey
     form = ProviderKeyForm
     extra = 0
-    readonly_fields = ["secret_tail", "healthy", "last_used_at", "last_probe_at"]
-    fields = ["label", "secret_tail", "new_secret", "weight", "enabled", "healthy", "last_used_at", "last_probe_at"]
+    readonly_fields = [
+        "secret_tail",
+        "healthy",
+        "last_probe_latency_ms",
+        "last_probe_error",
+        "last_used_at",
+        "last_probe_at",
+    ]
+    fields = [
+        "label",
+        "secret_tail",
+        "new_secret",
+        "weight",
+        "enabled",
+        "healthy",
+        "last_probe_latency_ms",
+        "last_probe_error",
+        "last_used_at",
+        "last_probe_at",
+    ]
 
 
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "base_url", "timeout_s", "enabled", "healthy", "last_probe_latency_ms", "last_probe_at"]
+    list_display = [
+        "name",
+        "kind",
+        "base_url",
+        "timeout_s",
+        "enabled",
+        "healthy",
+        "last_probe_latency_ms",
+        "last_probe_at",
+    ]
     list_filter = ["kind", "enabled", "healthy"]
     search_fields = ["name", "base_url"]
     readonly_fields = ["healthy", "last_probe_at", "last_probe_latency_ms", "created_at", "updated_at"]
     inlines = [ProviderKeyInline]
+    actions = ["probe_now"]
+
+    @admin.action(description="Probe selected providers now", permissions=["change"])
+    def probe_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        from .tasks import probe_providers_enqueue
+
+        probe_providers_enqueue(provider_ids=list(queryset.values_list("pk", flat=True)))
+        messages.info(request, "Probe queued; health columns update when it has run.")
 
 
 @admin.register(ProviderKey)
 class ProviderKeyAdmin(admin.ModelAdmin):
     form = ProviderKeyForm
-    list_display = ["label", "provider", "secret_tail", "weight", "enabled", "healthy", "last_probe_latency_ms", "last_used_at"]
+    list_display = [
+        "label",
+        "provider",
+        "secret_tail",
+        "weight",
+        "enabled",
+        "healthy",
+        "last_probe_latency_ms",
+        "last_used_at",
+    ]
     list_filter = ["provider", "enabled", "healthy"]
     search_fields = ["label", "provider__name"]
     readonly_fields = [

@@ -50,7 +50,7 @@ def _decimal(value: Any, where: str, *, optional: bool = False) -> Decimal | Non
     if value is None and optional:
         return None
     if isinstance(value, float):
-        raise ConfigError(f"{where}: write prices as strings (\"3.00\"), not floats, to keep them exact")
+        raise ConfigError(f'{where}: write prices as strings ("3.00"), not floats, to keep them exact')
     try:
         d = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -109,21 +109,49 @@ def _validate(data: Any) -> dict:
             weight = k.get("weight", 1)
             if not isinstance(weight, int) or weight < 1:
                 raise ConfigError(f"{kwhere}.weight: must be a whole number ≥ 1")
-            keys.append({"label": label, "secret": _resolve(k.get("secret"), f"{kwhere}.secret"), "weight": weight,
-                         "enabled": bool(k.get("enabled", True))})
+            keys.append(
+                {
+                    "label": label,
+                    "secret": _resolve(k.get("secret"), f"{kwhere}.secret"),
+                    "weight": weight,
+                    "enabled": bool(k.get("enabled", True)),
+                }
+            )
         if p["kind"] != "ollama" and not keys:
             raise ConfigError(f"{where}.keys: a {p['kind']} provider needs at least one key")
-        out["providers"].append({"name": name, "kind": p["kind"], "base_url": base_url, "timeout_s": float(timeout),
-                                 "enabled": bool(p.get("enabled", True)), "keys": keys})
+        out["providers"].append(
+            {
+                "name": name,
+                "kind": p["kind"],
+                "base_url": base_url,
+                "timeout_s": float(timeout),
+                "enabled": bool(p.get("enabled", True)),
+                "keys": keys,
+            }
+        )
 
     model_names: set[str] = set()
     for i, m in enumerate(models):
         where = f"models[{i}]"
         if not isinstance(m, dict):
             raise ConfigError(f"{where}: must be a mapping")
-        _check_keys(m, {"name", "provider", "upstream_model", "input_per_mtok", "output_per_mtok",
-                        "cache_read_per_mtok", "cache_write_per_mtok", "context_window", "max_output_tokens",
-                        "fallbacks", "enabled"}, where)
+        _check_keys(
+            m,
+            {
+                "name",
+                "provider",
+                "upstream_model",
+                "input_per_mtok",
+                "output_per_mtok",
+                "cache_read_per_mtok",
+                "cache_write_per_mtok",
+                "context_window",
+                "max_output_tokens",
+                "fallbacks",
+                "enabled",
+            },
+            where,
+        )
         name = m.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}.name: required")
@@ -143,15 +171,25 @@ def _validate(data: Any) -> dict:
         for opt in ("context_window", "max_output_tokens"):
             if m.get(opt) is not None and (not isinstance(m[opt], int) or m[opt] < 1):
                 raise ConfigError(f"{where}.{opt}: must be a positive whole number")
-        out["models"].append({
-            "name": name, "provider": m["provider"], "upstream_model": m["upstream_model"],
-            "input_per_mtok": _decimal(m.get("input_per_mtok"), f"{where}.input_per_mtok"),
-            "output_per_mtok": _decimal(m.get("output_per_mtok"), f"{where}.output_per_mtok"),
-            "cache_read_per_mtok": _decimal(m.get("cache_read_per_mtok"), f"{where}.cache_read_per_mtok", optional=True),
-            "cache_write_per_mtok": _decimal(m.get("cache_write_per_mtok"), f"{where}.cache_write_per_mtok", optional=True),
-            "context_window": m.get("context_window"), "max_output_tokens": m.get("max_output_tokens"),
-            "enabled": bool(m.get("enabled", True)), "fallbacks": fallbacks,
-        })
+        out["models"].append(
+            {
+                "name": name,
+                "provider": m["provider"],
+                "upstream_model": m["upstream_model"],
+                "input_per_mtok": _decimal(m.get("input_per_mtok"), f"{where}.input_per_mtok"),
+                "output_per_mtok": _decimal(m.get("output_per_mtok"), f"{where}.output_per_mtok"),
+                "cache_read_per_mtok": _decimal(
+                    m.get("cache_read_per_mtok"), f"{where}.cache_read_per_mtok", optional=True
+                ),
+                "cache_write_per_mtok": _decimal(
+                    m.get("cache_write_per_mtok"), f"{where}.cache_write_per_mtok", optional=True
+                ),
+                "context_window": m.get("context_window"),
+                "max_output_tokens": m.get("max_output_tokens"),
+                "enabled": bool(m.get("enabled", True)),
+                "fallbacks": fallbacks,
+            }
+        )
     for m in out["models"]:
         for f in m["fallbacks"]:
             if f not in model_names and not Model.objects.filter(name=f).exists():
@@ -187,7 +225,12 @@ def config_load(*, data: Any) -> LoadSummary:
     for p in cfg["providers"]:
         provider, _ = Provider.objects.update_or_create(
             name=p["name"],
-            defaults={"kind": p["kind"], "base_url": p["base_url"], "timeout_s": p["timeout_s"], "enabled": p["enabled"]},
+            defaults={
+                "kind": p["kind"],
+                "base_url": p["base_url"],
+                "timeout_s": p["timeout_s"],
+                "enabled": p["enabled"],
+            },
         )
         summary.providers += 1
         for k in p["keys"]:
@@ -201,7 +244,9 @@ def config_load(*, data: Any) -> LoadSummary:
             summary.keys += 1
     for m in cfg["models"]:
         fields = {k: v for k, v in m.items() if k not in ("name", "provider", "fallbacks")}
-        Model.objects.update_or_create(name=m["name"], defaults={**fields, "provider": Provider.objects.get(name=m["provider"])})
+        Model.objects.update_or_create(
+            name=m["name"], defaults={**fields, "provider": Provider.objects.get(name=m["provider"])}
+        )
         summary.models += 1
     for m in cfg["models"]:
         model = Model.objects.get(name=m["name"])

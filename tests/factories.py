@@ -8,7 +8,9 @@ from completions_app.services.client_keys import client_key_create
 from providers_app.models import Model, ModelFallback, Provider, ProviderKey
 
 
-def provider_create(name: str, kind: str, base_url: str, *, keys: tuple[str, ...] = ("sk-test-key-0001",), timeout_s: float = 5) -> Provider:
+def provider_create(
+    name: str, kind: str, base_url: str, *, keys: tuple[str, ...] = ("sk-test-key-0001",), timeout_s: float = 5
+) -> Provider:
     provider = Provider.objects.create(name=name, kind=kind, base_url=base_url, timeout_s=timeout_s)
     for i, secret in enumerate(keys):
         key = ProviderKey(provider=provider, label=f"key{i + 1}")

@@ -13,8 +13,11 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
-from providers_app.models import Model, ModelFallback, Provider
+from providers_app.crypto import secret_decrypt
+from providers_app.models import Model, ModelFallback, Provider, ProviderKey
 
 from .cost import Prices
 from .db import db_run
@@ -62,13 +65,33 @@ def catalog_load() -> Catalog:
     """Read the catalog from the database (sync; runs in a worker thread)."""
     providers: dict[str, ProviderEntry] = {}
     by_id: dict[int, ProviderEntry] = {}
-    for p in Provider.objects.filter(enabled=True).prefetch_related("keys"):
-        keys = tuple(
-            KeyEntry(id=k.id, label=k.label, secret=k.secret, weight=k.weight)
-            for k in sorted(p.keys.all(), key=lambda k: k.id)
-            if k.enabled
+    keys_by_provider: dict[int, list[KeyEntry]] = {}
+    # The ciphertext is read as plain text and decrypted key by key, so one key
+    # that cannot be decrypted (FIELD_ENCRYPTION_KEY changed) is left out alone.
+    rows = (
+        ProviderKey.objects.filter(enabled=True, provider__enabled=True)
+        .annotate(ciphertext=Cast("secret", TextField()))
+        .values_list("id", "provider_id", "label", "weight", "ciphertext")
+        .order_by("id")
+    )
+    for key_id, provider_id, label, weight, ciphertext in rows:
+        try:
+            secret = secret_decrypt(ciphertext)
+        except ValueError:
+            log.error("provider key %s (id %s) cannot be decrypted; left out", label, key_id)
+            continue
+        keys_by_provider.setdefault(provider_id, []).append(
+            KeyEntry(id=key_id, label=label, secret=secret, weight=weight)
         )
-        entry = ProviderEntry(id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, keys=keys)
+    for p in Provider.objects.filter(enabled=True):
+        entry = ProviderEntry(
+            id=p.id,
+            name=p.name,
+            kind=p.kind,
+            base_url=p.base_url,
+            timeout_s=p.timeout_s,
+            keys=tuple(keys_by_provider.get(p.id, ())),
+        )
         providers[p.name] = entry
         by_id[p.id] = entry
     fallbacks: dict[int, list[str]] = {}

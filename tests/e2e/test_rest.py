@@ -228,3 +228,7 @@ def test_openapi_schema_and_docs(gateway):
         assert p in paths
     assert httpx.get(f"{gateway.url}/api/docs/").status_code == 200
     assert httpx.get(f"{gateway.url}/admin/login/").status_code == 200
+    # serve answers for the admin's and the report's static files itself.
+    css = httpx.get(f"{gateway.url}/static/admin/css/base.css")
+    assert css.status_code == 200
+    assert "text/css" in css.headers["content-type"]

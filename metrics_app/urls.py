@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "finance"
+
+urlpatterns = [
+    path("", views.report, name="report"),
+    path("export.csv", views.export, name="export"),
+]

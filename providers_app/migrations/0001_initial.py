@@ -8,87 +8,159 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(help_text='Used in metrics labels and logs.', max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('anthropic', 'Anthropic'), ('openai', 'OpenAI (or compatible)'), ('ollama', 'Ollama')], max_length=20)),
-                ('base_url', models.URLField(blank=True, help_text="Empty = the SDK's default. Set by admins only.")),
-                ('timeout_s', models.FloatField(default=60, validators=[django.core.validators.MinValueValidator(0.1)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('healthy', models.BooleanField(blank=True, editable=False, null=True)),
-                ('last_probe_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_probe_latency_ms', models.FloatField(blank=True, editable=False, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(help_text="Used in metrics labels and logs.", max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("anthropic", "Anthropic"),
+                            ("openai", "OpenAI (or compatible)"),
+                            ("ollama", "Ollama"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("base_url", models.URLField(blank=True, help_text="Empty = the SDK's default. Set by admins only.")),
+                (
+                    "timeout_s",
+                    models.FloatField(default=60, validators=[django.core.validators.MinValueValidator(0.1)]),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("healthy", models.BooleanField(blank=True, editable=False, null=True)),
+                ("last_probe_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_probe_latency_ms", models.FloatField(blank=True, editable=False, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Model',
+            name="Model",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='The name clients ask for.', max_length=200, unique=True)),
-                ('upstream_model', models.CharField(max_length=200)),
-                ('input_per_mtok', models.DecimalField(decimal_places=6, help_text='USD per 1M input tokens.', max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('output_per_mtok', models.DecimalField(decimal_places=6, help_text='USD per 1M output tokens.', max_digits=14, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('cache_read_per_mtok', models.DecimalField(blank=True, decimal_places=6, help_text='Empty = input price.', max_digits=14, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('cache_write_per_mtok', models.DecimalField(blank=True, decimal_places=6, help_text='Empty = input price.', max_digits=14, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('context_window', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_output_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='models', to='providers_app.provider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="The name clients ask for.", max_length=200, unique=True)),
+                ("upstream_model", models.CharField(max_length=200)),
+                (
+                    "input_per_mtok",
+                    models.DecimalField(
+                        decimal_places=6,
+                        help_text="USD per 1M input tokens.",
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "output_per_mtok",
+                    models.DecimalField(
+                        decimal_places=6,
+                        help_text="USD per 1M output tokens.",
+                        max_digits=14,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "cache_read_per_mtok",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="Empty = input price.",
+                        max_digits=14,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "cache_write_per_mtok",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="Empty = input price.",
+                        max_digits=14,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                ("context_window", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_output_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="models", to="providers_app.provider"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ModelFallback',
+            name="ModelFallback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('fallback', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='providers_app.model')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fallback_links', to='providers_app.model')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "fallback",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="providers_app.model"
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fallback_links",
+                        to="providers_app.model",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['model', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('model', 'fallback'), name='uniq_model_fallback')],
+                "ordering": ["model", "position"],
+                "constraints": [models.UniqueConstraint(fields=("model", "fallback"), name="uniq_model_fallback")],
             },
         ),
         migrations.CreateModel(
-            name='ProviderKey',
+            name="ProviderKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=100)),
-                ('secret', providers_app.crypto.EncryptedTextField(help_text='Stored encrypted; never shown again.')),
-                ('secret_tail', models.CharField(blank=True, editable=False, max_length=8)),
-                ('weight', models.PositiveIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1)])),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('healthy', models.BooleanField(blank=True, editable=False, null=True)),
-                ('last_probe_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_probe_latency_ms', models.FloatField(blank=True, editable=False, null=True)),
-                ('last_probe_error', models.CharField(blank=True, editable=False, max_length=300)),
-                ('consecutive_probe_failures', models.PositiveIntegerField(default=0, editable=False)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='providers_app.provider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("label", models.CharField(max_length=100)),
+                ("secret", providers_app.crypto.EncryptedTextField(help_text="Stored encrypted; never shown again.")),
+                ("secret_tail", models.CharField(blank=True, editable=False, max_length=8)),
+                (
+                    "weight",
+                    models.PositiveIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1)]),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("healthy", models.BooleanField(blank=True, editable=False, null=True)),
+                ("last_probe_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_probe_latency_ms", models.FloatField(blank=True, editable=False, null=True)),
+                ("last_probe_error", models.CharField(blank=True, editable=False, max_length=300)),
+                ("consecutive_probe_failures", models.PositiveIntegerField(default=0, editable=False)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="keys", to="providers_app.provider"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider__name', 'label'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'label'), name='uniq_provider_key_label')],
+                "ordering": ["provider__name", "label"],
+                "constraints": [models.UniqueConstraint(fields=("provider", "label"), name="uniq_provider_key_label")],
             },
         ),
     ]

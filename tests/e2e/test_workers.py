@@ -23,8 +23,11 @@ def test_two_workers_share_ports_and_aggregate_metrics(fake_upstream, tmp_path):
         with httpx.Client(headers={"authorization": f"Bearer {CLIENT_KEY}"}) as client:
             for i in range(n):
                 # A new connection per request, so the kernel spreads them over both workers.
-                r = client.post(f"{gw.url}/v1/complete", json={"model": "llama3", "prompt": f"n {i}"},
-                                headers={"connection": "close"})
+                r = client.post(
+                    f"{gw.url}/v1/complete",
+                    json={"model": "llama3", "prompt": f"n {i}"},
+                    headers={"connection": "close"},
+                )
                 assert r.status_code == 200
         text = gw.metrics()
         assert _total(text, "ai_proxy_requests_total", 'model="llama3",provider="ol",status="ok"') == n

@@ -55,9 +55,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _record_writer_stopped(django_db_setup):  # noqa: ARG001 - torn down before the test database
     """End the audit-record writer thread before the test database is dropped."""
     yield
+    from django.db import connections
+
     from completions_app.services.recorder import writer
 
     writer.stop()
+    for conn in connections.all():
+        if hasattr(conn, "close_pool"):  # psycopg's pool keeps idle connections open
+            conn.close_pool()
 
 
 @pytest.fixture(autouse=True)

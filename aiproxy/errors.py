@@ -70,6 +70,15 @@ class PayloadTooLarge(GatewayError):
     default_message = "Request body too large."
 
 
+class ServiceUnavailable(GatewayError):
+    """The gateway's own dependency (its database) is unreachable."""
+
+    code = "service_unavailable"
+    http_status = 503
+    grpc_status = "UNAVAILABLE"
+    default_message = "The gateway cannot reach its database; try again shortly."
+
+
 # --- upstream faults (classified at the adapter boundary) ----------------------
 class UpstreamError(GatewayError):
     """Base of every error that came from (or on the way to) a provider."""

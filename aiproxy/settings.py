@@ -89,7 +89,12 @@ TEMPLATES = [
 ]
 
 # --- database ---------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'aiproxy.sqlite3'}")}
+# An empty DATABASE_URL means "unset", like no variable at all.
+DATABASES = {
+    "default": environ.Env.db_url_config(
+        env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'aiproxy.sqlite3'}"
+    )
+}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE transactions + a busy timeout: concurrent writers queue
@@ -103,7 +108,13 @@ elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.post
     _db["ENGINE"] = "django.db.backends.postgresql"
     # CONN_MAX_AGE>0 leaks connections under ASGI; psycopg's pool does not.
     _db["CONN_MAX_AGE"] = 0
-    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env.int("DB_POOL_SIZE", default=10)}
+    # A short pool timeout: while the database is down, a request that needs it
+    # (an uncached client key) fails fast instead of waiting psycopg's default 30 s.
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DB_POOL_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=2.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis (optional) -------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from adrf.views import APIView as AdrfAPIView
@@ -22,10 +23,14 @@ class AsyncAPIView(AdrfAPIView):
         self.request = request
         self.headers = self.default_response_headers
         try:
+            # API_MIDDLEWARE has no CommonMiddleware: check Host against ALLOWED_HOSTS here.
+            request._request.get_host()
             self.initial(request, *args, **kwargs)
             method = request.method.lower()
             handler = getattr(self, method, None) if method in self.http_method_names else None
-            response = await (handler or self._not_allowed)(request, *args, **kwargs)
+            response = (handler or self._not_allowed)(request, *args, **kwargs)
+            if inspect.isawaitable(response):  # DRF's own handlers (OPTIONS) are sync
+                response = await response
         except Exception as exc:
             response = self.handle_exception(exc)
         self.response = self.finalize_response(request, response, *args, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 
@@ -36,6 +37,8 @@ def error_response(exc: BaseException, request: HttpRequest | None = None) -> Js
         if exc.retry_after:
             response["Retry-After"] = str(math.ceil(exc.retry_after))
         response["x-aiproxy-provider"] = exc.provider
+    elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
+        response = JsonResponse(error_body("invalid_request_error", "Bad request."), status=400)
     elif isinstance(exc, drf_exceptions.APIException):
         status = exc.status_code
         response = JsonResponse(

@@ -70,6 +70,13 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raise InvalidRequest(f"Invalid JSON: {exc.msg} at position {exc.pos}.") from None  # type: ignore[attr-defined]
     if not isinstance(data, dict):
         raise InvalidRequest("Request body must be a JSON object.")
+    if "\\ud" in text.lower():
+        # JSON escapes can encode lone surrogates ("\ud800"), which no provider
+        # accepts as text: refuse them here rather than upstream.
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("Request contains an invalid Unicode escape (a lone surrogate).") from None
     return data
 
 

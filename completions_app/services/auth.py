@@ -2,20 +2,23 @@
 
 Found identities are cached in-process for AUTH_CACHE_S seconds (so a revoked
 or expired key stops working within that time) to keep the ORM off the hot
-path; misses are cached too, so a flood of junk keys costs one lookup each
+path; misses are cached too. While the database is down, keys seen before
+keep working from this cache, so a flood of junk keys costs one lookup each
 at most per interval and never a thread hop storm.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 from collections import OrderedDict
 
+from django.db import DatabaseError
 from django.utils import timezone
 
-from aiproxy.errors import AuthenticationFailed
+from aiproxy.errors import AuthenticationFailed, ServiceUnavailable
 
 from ..models import ClientKey
 from .client_keys import MAX_PRESENTED_KEY_LEN, client_key_hash
@@ -23,9 +26,11 @@ from .db import db_run
 from .types import ClientIdentity
 
 AUTH_CACHE_S = 5.0
+AUTH_STALE_S = 3600.0  # how long a known key survives a database outage
 AUTH_CACHE_MAX = 10_000
 _KEY_SHAPE = re.compile(r"[A-Za-z0-9_\-.~+/=]+")
 
+log = logging.getLogger(__name__)
 _cache: OrderedDict[str, tuple[float, ClientIdentity | None]] = OrderedDict()
 
 
@@ -57,13 +62,27 @@ async def client_authenticate(presented: str | None) -> ClientIdentity:
     if hit is not None and hit[0] > now:
         identity = hit[1]
     else:
-        identity = await db_run(lambda: _lookup(key_hash))
+        try:
+            identity = await db_run(lambda: _lookup(key_hash))
+        except DatabaseError:
+            # The database is down: a key we have seen keeps working (for up to
+            # AUTH_STALE_S); one we have not cannot be checked.
+            if hit is not None and hit[1] is not None and now - hit[0] < AUTH_STALE_S:
+                log.warning("database unavailable: client key %s… accepted from the auth cache", hit[1].name)
+                identity = hit[1]
+            else:
+                raise ServiceUnavailable from None
+            return _check_expiry(identity)
         _cache[key_hash] = (now + AUTH_CACHE_S, identity)
         _cache.move_to_end(key_hash)
         while len(_cache) > AUTH_CACHE_MAX:
             _cache.popitem(last=False)
     if identity is None:
         raise AuthenticationFailed
+    return _check_expiry(identity)
+
+
+def _check_expiry(identity: ClientIdentity) -> ClientIdentity:
     if identity.expires_at is not None and identity.expires_at <= timezone.now():
         raise AuthenticationFailed("This client key has expired.")
     return identity

@@ -21,7 +21,6 @@ from aiproxy.errors import (
     GatewayError,
     NoKeyAvailable,
     UpstreamAuthError,
-    UpstreamError,
     UpstreamRateLimited,
 )
 from metrics_app import metrics
@@ -67,14 +66,6 @@ def _adapter(model: ModelEntry, key: KeyEntry | None) -> ProviderAdapter:
     )
 
 
-def _as_gateway_error(exc: Exception) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    # An adapter let something unclassified through: a bug, but still an upstream fault.
-    log.error("unclassified error from an adapter: %s", type(exc).__name__)
-    return UpstreamError()
-
-
 async def route(
     *,
     catalog: Catalog,
@@ -113,8 +104,7 @@ async def route(
             except asyncio.CancelledError:
                 ticket.release()
                 raise
-            except Exception as raw:
-                exc = _as_gateway_error(raw)
+            except GatewayError as exc:
                 exc.provider = provider.name
                 attempts.append(Attempt(m.name, provider.name, label, exc.code))
                 last = exc
@@ -127,8 +117,15 @@ async def route(
                     continue
                 ticket.failure(exc)
                 if not exc.retryable:
-                    raise exc from None
+                    raise
                 break
+            except Exception as exc:
+                # Adapters raise only classified errors: anything else is a bug of
+                # ours, not the provider's fault — no failover, no breaker count.
+                ticket.release()
+                attempts.append(Attempt(m.name, provider.name, label, GatewayError.code))
+                log.exception("unclassified error from the %s adapter", provider.kind)
+                raise GatewayError() from exc
             attempts.append(Attempt(m.name, provider.name, label, "ok"))
             return Routed(value=value, model=m, key=key, ticket=ticket)
         else:

@@ -70,7 +70,9 @@ class GatewayProcess:
             "CATALOG_TTL_S": "0.5",
             **(env or {}),
         }
-        self.env.setdefault("REDIS_URL", "")
+        # Only what the test asks for, not the suite's own REDIS_URL.
+        if "REDIS_URL" not in (env or {}):
+            self.env["REDIS_URL"] = ""
         self._pg_db: str | None = None
         self._setup_database()
         self.proc: subprocess.Popen | None = None

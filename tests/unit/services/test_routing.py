@@ -162,3 +162,19 @@ async def test_client_errors_never_count_against_the_breaker(gw, settings):
             await completion_create(gw.inp(model="gpt-big"), gw.ctx())
     assert board.get("oa").state == "closed"
     assert board.get("oa").failures == 0
+
+
+async def test_a_gateway_bug_is_not_an_upstream_fault(gw, monkeypatch):
+    """An unclassified exception from an adapter: 500, no failover, no breaker count."""
+    from aiproxy.errors import GatewayError
+    from providers_app.adapters.openai import OpenAIAdapter
+
+    async def broken(self, request):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(OpenAIAdapter, "complete", broken)
+    with pytest.raises(GatewayError) as info:
+        await completion_create(gw.inp(), gw.ctx())
+    assert info.value.http_status == 500
+    assert gw.fake.requests == []  # not failed over to claude-h
+    assert board.get("oa").failures == 0

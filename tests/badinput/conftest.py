@@ -1,0 +1,56 @@
+"""Bad-input suite: one fake upstream and one gateway per module (bad input must
+leave no state behind, so sharing them is itself part of what is tested)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.fakes.process import FakeUpstreamProcess
+from tests.resilience.helpers import resilience_config
+from tests.resilience.launcher import Templates
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    made = Templates(tmp_path_factory.mktemp("templates"))
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(scope="module")
+def fake_upstream():
+    with FakeUpstreamProcess(latency_ms=0, chunks=3) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_upstream):
+    fake_upstream.reset()
+    yield fake_upstream
+    fake_upstream.reset()
+
+
+@pytest.fixture(scope="module")
+def launch(fake_upstream, templates, tmp_path_factory):
+    """launch(env) -> a started gateway, stopped at the end of the module."""
+    base = os.environ.get("DATABASE_URL", "")
+    started = []
+
+    def make(env: dict[str, str] | None = None):
+        workdir = tmp_path_factory.mktemp("gw")
+        gw = templates.launch(workdir, resilience_config(fake_upstream.url),
+                              {"REDIS_URL": "", "DATABASE_URL": base, **(env or {})})  # fmt: skip
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+        gw.drop_database(base)
+
+
+@pytest.fixture(scope="module")
+def gateway(launch):
+    return launch({"MAX_REQUEST_BYTES": "65536"})

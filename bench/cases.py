@@ -1,0 +1,80 @@
+"""The benchmark cases, the request bodies they send, and the targets they are judged by."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .procs import MODEL
+
+# 30 words, so the fake can cut a streamed answer into 20 chunks (it echoes the prompt's words).
+PROMPT = " ".join(f"word{i}" for i in range(30))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    title: str
+    latency_ms: float  # fake upstream: delay before the first byte
+    concurrency: int = 0  # closed loop (wrk): connections in flight
+    rate: float = 0.0  # open loop: requests per second offered
+    stream: bool = False
+    cache: bool = False  # temperature 0, same body: every request after the first is a hit
+    long: bool = False  # uses the long duration (the 500 req/s case)
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate > 0
+
+    def body(self) -> bytes:
+        """Same body direct and through the gateway (OpenAI chat completions)."""
+        data: dict[str, object] = {
+            "model": MODEL,
+            "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": PROMPT}],
+            "max_tokens": 64,
+            # Not 0: only temperature-0 requests are cached, and only the cache case wants hits.
+            "temperature": 0 if self.cache else 0.7,
+        }
+        if self.stream:
+            data["stream"] = True
+            data["stream_options"] = {"include_usage": True}
+        return json.dumps(data).encode()
+
+
+CASES: tuple[Case, ...] = (
+    Case("c1", "0 ms upstream, concurrency 1", latency_ms=0, concurrency=1),
+    Case("c16", "0 ms upstream, concurrency 16", latency_ms=0, concurrency=16),
+    Case("c64", "0 ms upstream, concurrency 64", latency_ms=0, concurrency=64),
+    Case("c512_200ms", "200 ms upstream, 512 in flight", latency_ms=200, concurrency=512),
+    Case("stream16", "streaming, 20 chunks, 0 ms upstream, concurrency 16", latency_ms=0, concurrency=16, stream=True),
+    Case("cache64", "cache hits (temperature 0, same body), concurrency 64", latency_ms=0, concurrency=64, cache=True),
+    Case("rate500_1500ms", "1.5 s upstream, 500 req/s offered (open loop)", latency_ms=1500, rate=500, long=True),
+)
+CASES_BY_NAME = {c.name: c for c in CASES}
+FAKE_CHUNKS = 20
+
+# Targets from issue 7, on this 2-core machine.
+TARGET_CPU_MS = 3.0  # per non-streamed request
+TARGET_CPU_MS_STREAM = 6.0  # per 20-chunk stream
+TARGET_ADDED_P50_MS = 3.0  # at concurrency 1
+TARGET_P99_MS_512 = 600.0  # 512 in flight on a 200 ms upstream, zero errors
+TARGET_RSS_MB = 150.0
+TARGET_SUCCESS_500 = 100.0  # percent, 1.5 s upstream at 500 req/s
+
+
+@dataclass(frozen=True)
+class Plan:
+    seconds: float  # measured window per run
+    long_seconds: float  # the 500 req/s case
+    warmup_s: float
+    reps: int  # gateway and direct runs per case (medians reported)
+    long_reps: int
+    profile_s: float
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(seconds=10, long_seconds=15, warmup_s=2, reps=1, long_reps=1, profile_s=10)
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(seconds=12, long_seconds=60, warmup_s=2, reps=3, long_reps=2, profile_s=20)

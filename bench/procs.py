@@ -1,0 +1,161 @@
+"""The processes under test: fake upstream and gateway, pinned to cores, and
+what /proc says about them (CPU seconds, peak RSS)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.gateway_process import CLIENT_KEY, REPO, GatewayProcess, fake_config
+from tests.fakes.process import FakeUpstreamProcess
+
+__all__ = [
+    "CLIENT_KEY",
+    "REPO",
+    "BenchGateway",
+    "cpu_seconds",
+    "pin",
+    "raise_fd_limit",
+    "start_fake",
+    "thread_cpu_seconds",
+    "vm_hwm_kb",
+]
+
+GATEWAY_CORES = "0"
+LOAD_CORES = "1"  # load generator and fake upstream share the other core
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MODEL = "gpt-4o-mini"  # served by the openai-kind provider "oa" in fake_config()
+
+
+def pin(cores: str | None) -> list[str]:
+    """A `taskset` prefix, or nothing when pinning is off or impossible."""
+    if not cores or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
+        return []
+    return ["taskset", "-c", cores]
+
+
+def raise_fd_limit(want: int = 65536) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(want, hard) if hard != resource.RLIM_INFINITY else want
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime per thread id (threads that exited meanwhile are not counted)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def vm_hwm_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_fake(*, latency_ms: float, chunks: int, cores: str | None) -> FakeUpstreamProcess:
+    fake = FakeUpstreamProcess(latency_ms=latency_ms, chunks=chunks)
+    fake.args = [*pin(cores), *fake.args]
+    return fake.start()
+
+
+class BenchGateway(GatewayProcess):
+    """`manage.py serve` (one worker) in production mode, pinned, on a fresh SQLite DB.
+
+    The DB starts as a copy of a migrated template, so each case costs one
+    `loadconfig` instead of a full `migrate`."""
+
+    def __init__(self, workdir: Path, fake_url: str, *, template: Path | None, cores: str | None) -> None:
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(48),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CATALOG_TTL_S": "5",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": "",  # always SQLite here: one file per case
+        }
+        super().__init__(workdir, fake_config(fake_url), env=env)
+        self.cores = cores
+        self.template = template
+
+    def _setup_database(self) -> None:
+        self.env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'gateway.sqlite3'}"
+
+    def prepare(self) -> BenchGateway:
+        db = self.workdir / "gateway.sqlite3"
+        if self.template is not None and self.template.exists():
+            shutil.copyfile(self.template, db)
+            path = self.workdir / "config.yaml"
+            import yaml
+
+            path.write_text(yaml.safe_dump(self.config))
+            self.manage("loadconfig", str(path))
+        else:
+            super().prepare()
+        return self
+
+    def start(self) -> BenchGateway:
+        log = self.log_path.open("ab")
+        cmd = [*pin(self.cores), sys.executable, "manage.py", "serve", "--workers", "1"]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/health", timeout=1):  # noqa: S310
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gateway did not answer /v1/health:\n{self.log()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def requests_metric(self) -> dict[str, float]:
+        """ai_proxy_requests_total summed by status, from the exporter."""
+        out: dict[str, float] = {}
+        for line in self.metrics().splitlines():
+            if line.startswith("ai_proxy_requests_total{"):
+                labels, value = line.rsplit(" ", 1)
+                status = labels.split('status="', 1)[1].split('"', 1)[0]
+                out[status] = out.get(status, 0.0) + float(value)
+        return out
+
+
+def make_template(workdir: Path) -> Path:
+    """A migrated SQLite DB to copy for every case."""
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    gw = GatewayProcess(workdir, fake_config("http://127.0.0.1:9"), env={"DATABASE_URL": ""})
+    gw.env["DATABASE_URL"] = f"sqlite:///{workdir / 'gateway.sqlite3'}"
+    gw.manage("migrate", "--noinput", "-v", "0")
+    return workdir / "gateway.sqlite3"

@@ -16,6 +16,7 @@ APIHandler is Django's handler with the per-request thread hops removed
 """
 
 import asyncio
+import json
 import os
 from contextlib import contextmanager
 
@@ -42,13 +43,32 @@ def _middleware(chain: list[str]):  # type: ignore[no-untyped-def]
         settings.MIDDLEWARE = saved
 
 
+_OVERLOADED = json.dumps(
+    {"error": {"type": "overloaded", "message": "The gateway is at MAX_IN_FLIGHT; retry shortly.", "param": None,
+               "code": "overloaded"}}
+).encode()  # fmt: skip
+
+
 class APIHandler(ASGIHandler):
+    in_flight = 0
+
     def load_middleware(self, is_async: bool = False) -> None:
         with _middleware(settings.API_MIDDLEWARE):
             super().load_middleware(is_async)
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        await self.handle(scope, receive, send)
+        limit = settings.MAX_IN_FLIGHT
+        if limit and APIHandler.in_flight >= limit:
+            # Shed load at once: a fast 503 beats a request that queues until it times out.
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"retry-after", b"1")]})  # fmt: skip
+            await send({"type": "http.response.body", "body": _OVERLOADED})
+            return
+        APIHandler.in_flight += 1
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            APIHandler.in_flight -= 1
 
     async def get_response_async(self, request):  # type: ignore[no-untyped-def]
         # Django's version also logs every 4xx through sync_to_async (a thread

@@ -77,6 +77,7 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
         timeout_graceful_shutdown=int(grace_s),
         log_level="warning",
         server_header=False,
+        backlog=2048,
     )
     http = _Server(config)
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)

@@ -19,15 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 import openai
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .client_adapter import ClientAdapter
+from .client_adapter import ClientAdapter, count, field_of, json_body, str_or_none, text_or_empty
 from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "openai"
+# What `chat.completions.create` passes: bearer auth only (not the admin key).
+REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
 
 
 # --- translation ------------------------------------------------------------------------
@@ -58,28 +61,38 @@ def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens"
 
 
 def usage_from(usage: Any) -> Usage:
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
-    written = (getattr(details, "cache_write_tokens", None) or 0) if details is not None else 0
+    """`usage` of a response body (a dict) or of an SDK stream chunk (a model) -> Usage."""
+    details = field_of(usage, "prompt_tokens_details")
+    cached = count(field_of(details, "cached_tokens")) if details is not None else 0
+    written = count(field_of(details, "cache_write_tokens")) if details is not None else 0
     return Usage(
-        input_tokens=max(0, (usage.prompt_tokens or 0) - cached - written),
-        output_tokens=usage.completion_tokens or 0,
+        input_tokens=max(0, count(field_of(usage, "prompt_tokens")) - cached - written),
+        output_tokens=count(field_of(usage, "completion_tokens")),
         cache_read_tokens=cached,
         cache_write_tokens=written,
     )
 
 
-def completion_from(response: Any) -> Completion:
-    """A `ChatCompletion` -> Completion. Raises UpstreamMalformedResponse on the wrong shape."""
-    if not response.choices:
+def completion_from(body: Any) -> Completion:
+    """A Chat Completions response body (decoded JSON) -> Completion.
+
+    Raises UpstreamMalformedResponse on a body of the wrong shape."""
+    if not isinstance(body, dict):
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response is not a JSON object")
+    choices = body.get("choices")
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise UpstreamMalformedResponse(f"{PROVIDER}: response has no choices")
-    choice = response.choices[0]
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise UpstreamMalformedResponse(f"{PROVIDER}: choice has no message")
+    usage = body.get("usage")
     return Completion(
-        text=choice.message.content or "",
-        finish_reason=choice.finish_reason,
-        usage=usage_from(response.usage) if response.usage is not None else Usage(),
-        response_id=response.id,
-        model=response.model,
+        text=text_or_empty(message.get("content")),
+        finish_reason=str_or_none(choice.get("finish_reason")),
+        usage=usage_from(usage) if usage is not None else Usage(),
+        response_id=str_or_none(body.get("id")),
+        model=str_or_none(body.get("model")),
     )
 
 
@@ -146,8 +159,13 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, max_tokens_field=self.max_tokens_field)
         try:
-            response = await self._clients.get().chat.completions.create(**params)
-            return completion_from(response)
+            # The SDK's own request path (auth, base URL, timeouts, error classes, transport), minus
+            # `create`'s walk of the params' type annotations and its response models: the body is
+            # already plain JSON, and cast_to=httpx2.Response returns the read response as is.
+            response = await self._clients.get().post(
+                "/chat/completions", body=params, cast_to=httpx2.Response, options=REQUEST_OPTIONS
+            )
+            return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None

@@ -14,14 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import httpx2
+from anthropic._base_client import make_request_options
+from anthropic.lib._tracing import messages_create_request_attributes
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
+from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
 from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
+# What `messages.create` passes besides the body (its tracing span; no extra headers).
+REQUEST_OPTIONS = make_request_options(
+    span_name="anthropic.messages.create",
+    span_route="/v1/messages",
+    span_attributes=messages_create_request_attributes,
+)
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when neither request nor settings say
 
 FINISH_REASONS = {
@@ -69,26 +79,44 @@ def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str
 
 
 def usage_from(usage: Any) -> Usage:
+    """`usage` of a response body (a dict) or of an SDK stream event (a model) -> Usage."""
     return Usage(
-        input_tokens=usage.input_tokens or 0,
-        output_tokens=usage.output_tokens or 0,
-        cache_read_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
-        cache_write_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
+        input_tokens=count(field_of(usage, "input_tokens")),
+        output_tokens=count(field_of(usage, "output_tokens")),
+        cache_read_tokens=count(field_of(usage, "cache_read_input_tokens")),
+        cache_write_tokens=count(field_of(usage, "cache_creation_input_tokens")),
     )
 
 
-def completion_from(message: Any) -> Completion:
-    """A `Message` -> Completion. Raises UpstreamMalformedResponse on a body of the wrong shape."""
-    if message.content is None or message.usage is None:
+def completion_from(body: Any) -> Completion:
+    """A Messages API response body (decoded JSON) -> Completion.
+
+    Raises UpstreamMalformedResponse on a body of the wrong shape."""
+    if not isinstance(body, dict):
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response is not a JSON object")
+    content, usage = body.get("content"), body.get("usage")
+    if not isinstance(content, list) or not isinstance(usage, dict):
         raise UpstreamMalformedResponse(f"{PROVIDER}: response has no content or usage")
-    text = "".join(block.text for block in message.content if block.type == "text")
+    text = "".join(
+        text_or_empty(block.get("text")) for block in content if isinstance(block, dict) and block.get("type") == "text"
+    )
     return Completion(
         text=text,
-        finish_reason=finish_reason(message.stop_reason),
-        usage=usage_from(message.usage),
-        response_id=message.id,
-        model=message.model,
+        finish_reason=finish_reason(str_or_none(body.get("stop_reason"))),
+        usage=usage_from(usage),
+        response_id=str_or_none(body.get("id")),
+        model=str_or_none(body.get("model")),
     )
+
+
+def request_body(params: dict[str, Any]) -> dict[str, Any]:
+    """`request_params` as the JSON body on the wire: `extra_body` merged in, as the SDK does."""
+    extra = params.get("extra_body")
+    if extra is None:
+        return params
+    body = {k: v for k, v in params.items() if k != "extra_body"}
+    body.update(extra)
+    return body
 
 
 @dataclass
@@ -166,8 +194,12 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, default_max_tokens=self.default_max_tokens)
         try:
-            message = await self._clients.get().messages.create(**params)
-            return completion_from(message)
+            # The SDK's own request path (auth, anthropic-version, base URL, timeouts, error classes,
+            # transport) without `create`'s response models: see OpenAIAdapter.complete.
+            response = await self._clients.get().post(
+                "/v1/messages", body=request_body(params), cast_to=httpx2.Response, options=REQUEST_OPTIONS
+            )
+            return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None

@@ -12,6 +12,10 @@ this is the one place that knows the SDKs' exception types:
 
 Messages are built from the provider's own `error.message`, never from the SDK's string
 (which embeds whole bodies), are cut to ~300 characters and have the key scrubbed.
+
+No SDK or HTTP library is imported here: the SDKs load only with the adapters of the kinds
+that are configured (registry.py), and an exception can only be an instance of a class
+whose module is already loaded, so the checks look up `sys.modules`.
 """
 
 from __future__ import annotations
@@ -19,16 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-
-import aiohttp
-import anthropic
-import httpx
-import httpx2
-import ollama
-import openai
 
 from aiproxy.errors import (
     UpstreamAuthError,
@@ -63,6 +61,15 @@ ERROR_TYPE_STATUS = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
+
+
+def _loaded(attr: str, *modules: str) -> tuple[type[BaseException], ...]:
+    """`module.attr` of those modules already imported; () matches nothing in isinstance."""
+    return tuple(getattr(m, attr) for name in modules if (m := sys.modules.get(name)) is not None)
+
+
+_SDKS = ("anthropic", "openai")
+_HTTPX = ("httpx", "httpx2")
 
 # Anything shaped like a provider secret, in case a provider echoes one back.
 _SECRET_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
@@ -147,15 +154,14 @@ def _aiohttp_connection_failure(exc: BaseException) -> bool:
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, aiohttp.ClientConnectionError) and not isinstance(seen, asyncio.TimeoutError):
+        if isinstance(seen, _loaded("ClientConnectionError", "aiohttp")) and not isinstance(seen, asyncio.TimeoutError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
 
 
-def _from_sdk_status(
-    exc: anthropic.APIStatusError | openai.APIStatusError, provider: str, api_key: str | None
-) -> UpstreamError:
+def _from_sdk_status(exc: Any, provider: str, api_key: str | None) -> UpstreamError:
+    """From an anthropic / openai APIStatusError."""
     kind, msg = _body_error(exc.body)
     status = exc.status_code
     if status < 400:
@@ -170,33 +176,34 @@ def classify(exc: BaseException, *, provider: str, api_key: str | None) -> Upstr
     """Map any exception raised while talking to a provider to an UpstreamError."""
     if isinstance(exc, UpstreamError):
         return exc
-    if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
+    if isinstance(exc, _loaded("APIStatusError", *_SDKS)):
         return _from_sdk_status(exc, provider, api_key)
-    if isinstance(exc, anthropic.APIResponseValidationError | openai.APIResponseValidationError):
+    if isinstance(exc, _loaded("APIResponseValidationError", *_SDKS)):
         return UpstreamMalformedResponse(f"{provider}: response did not match the expected schema")
-    if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
+    if isinstance(exc, _loaded("APITimeoutError", *_SDKS)):
         if _aiohttp_connection_failure(exc):
             return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
         return UpstreamTimeout(f"{provider}: no answer within the timeout")
-    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
+    if isinstance(exc, _loaded("APIConnectionError", *_SDKS)):
         return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
-    if isinstance(exc, openai.APIError):
+    if isinstance(exc, _loaded("APIError", "openai")):
         # openai raises a bare APIError for an `{"error": ...}` chunk inside a stream.
-        kind, msg = _body_error(exc.body)
+        kind, msg = _body_error(exc.body)  # type: ignore[attr-defined]
         mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
         return error_for_status(mapped, _describe(provider, None, msg, "stream error", api_key))
-    if isinstance(exc, ollama.ResponseError):
-        msg = exc.error if isinstance(exc.error, str) else None
-        if exc.status_code < 400:  # -1: an error line inside a stream
+    if isinstance(exc, _loaded("ResponseError", "ollama")):
+        error, status = exc.error, exc.status_code  # type: ignore[attr-defined]
+        msg = error if isinstance(error, str) else None
+        if status < 400:  # -1: an error line inside a stream
             return UpstreamServerError(_describe(provider, None, msg, "stream error", api_key))
-        return error_for_status(exc.status_code, _describe(provider, exc.status_code, msg, "error", api_key))
-    if isinstance(exc, httpx.TimeoutException | httpx2.TimeoutException | TimeoutError):
+        return error_for_status(status, _describe(provider, status, msg, "error", api_key))
+    if isinstance(exc, _loaded("TimeoutException", *_HTTPX) + (TimeoutError,)):
         # TimeoutError is also asyncio.TimeoutError and aiohttp's timeouts.
         return UpstreamTimeout(f"{provider}: no answer within the timeout")
-    if isinstance(exc, httpx.DecodingError | httpx2.DecodingError | ValueError):
+    if isinstance(exc, _loaded("DecodingError", *_HTTPX) + (ValueError,)):
         # ValueError covers json.JSONDecodeError and pydantic's ValidationError.
         return UpstreamMalformedResponse(f"{provider}: the response was not valid JSON of the expected shape")
-    if isinstance(exc, httpx.TransportError | httpx2.TransportError | aiohttp.ClientError | OSError):
+    if isinstance(exc, _loaded("TransportError", *_HTTPX) + _loaded("ClientError", "aiohttp") + (OSError,)):
         # OSError covers the builtin ConnectionError that ollama raises on connect failure.
         return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
     if isinstance(exc, KeyError | TypeError | AttributeError | IndexError):

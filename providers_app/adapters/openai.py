@@ -24,7 +24,8 @@ import openai
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .client_adapter import ClientAdapter, count, field_of, json_body, str_or_none, text_or_empty
+from .body import count, field_of, json_body, str_or_none, text_or_empty
+from .client_adapter import ClientAdapter
 from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
@@ -42,7 +43,7 @@ def max_tokens_field_for(base_url: str | None) -> str:
 
 
 def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
-    """ChatRequest -> keyword arguments of `chat.completions.create` (the JSON body)."""
+    """ChatRequest -> the JSON body of POST /chat/completions (also `chat.completions.create`'s kwargs)."""
     params: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],

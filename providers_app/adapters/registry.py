@@ -10,40 +10,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .anthropic import DEFAULT_MAX_TOKENS, AnthropicAdapter
 from .base import ProviderAdapter
-from .ollama import OllamaAdapter
-from .openai import OpenAIAdapter
 
 log = logging.getLogger(__name__)
 
-ADAPTERS: dict[str, type[ProviderAdapter]] = {
-    "anthropic": AnthropicAdapter,
-    "openai": OpenAIAdapter,
-    "ollama": OllamaAdapter,
+# kind -> "module:class". Each adapter module imports its SDK (anthropic +77 MB of RSS,
+# openai +49 MB, ollama +38 MB: bench/RESULTS.md), so a module is imported only when the
+# first adapter of its kind is created: a gateway loads only the SDKs it is configured for.
+ADAPTER_PATHS = {
+    "anthropic": "providers_app.adapters.anthropic:AnthropicAdapter",
+    "openai": "providers_app.adapters.openai:OpenAIAdapter",
+    "ollama": "providers_app.adapters.ollama:OllamaAdapter",
 }
 
 
-def _default_max_tokens() -> int:
+class LazyAdapters(Mapping[str, type[ProviderAdapter]]):
+    """kind -> adapter class, importing the adapter's module (and its SDK) on first look-up."""
+
+    def __init__(self, paths: Mapping[str, str]) -> None:
+        self._paths = dict(paths)
+
+    def __getitem__(self, kind: str) -> type[ProviderAdapter]:
+        module_name, _, class_name = self._paths[kind].partition(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+ADAPTERS: Mapping[str, type[ProviderAdapter]] = LazyAdapters(ADAPTER_PATHS)
+
+
+def _default_max_tokens(fallback: int) -> int:
     from django.conf import settings  # imported late: adapters must work without Django set up
 
     try:
-        return int(getattr(settings, "DEFAULT_MAX_TOKENS", DEFAULT_MAX_TOKENS))
+        return int(getattr(settings, "DEFAULT_MAX_TOKENS", fallback))
     except Exception:  # settings not configured (scripts, benchmarks)
-        return DEFAULT_MAX_TOKENS
+        return fallback
 
 
 def adapter_create(*, kind: str, base_url: str | None, api_key: str | None, timeout_s: float) -> ProviderAdapter:
-    try:
-        cls = ADAPTERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(ADAPTERS)}") from None
+    if kind not in ADAPTERS:
+        raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(ADAPTERS)}")
+    cls = ADAPTERS[kind]
     extra: dict[str, Any] = {}
-    if cls is AnthropicAdapter:
-        extra["default_max_tokens"] = _default_max_tokens()
+    if kind == "anthropic":
+        fallback = importlib.import_module(cls.__module__).DEFAULT_MAX_TOKENS
+        extra["default_max_tokens"] = _default_max_tokens(fallback)
     return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s, **extra)
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import httpx2
+if TYPE_CHECKING:
+    import httpx2
 
 TRANSPORTS = ("aiohttp", "httpx")
 DEFAULT_TRANSPORT = "aiohttp"  # faster per call: bench/TRANSPORT.md
@@ -28,6 +29,8 @@ T = TypeVar("T")
 
 def sdk_timeout(timeout_s: float) -> httpx2.Timeout:
     """Read/write/pool = timeout_s (an idle limit between bytes), connect capped at 10 s."""
+    import httpx2  # here, not at the top: the ollama adapter uses this module but not httpx2
+
     return httpx2.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_CAP_S))
 
 

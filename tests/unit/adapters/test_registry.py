@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +27,28 @@ def test_adapters_by_kind():
         adapter = adapter_create(kind=kind, base_url=None, api_key="k", timeout_s=3)
         assert type(adapter) is cls
         assert adapter.timeout_s == 3
+
+
+def test_sdks_load_only_with_the_first_adapter_of_their_kind():
+    # A fresh interpreter: this one has imported every SDK already. The SDKs are most of a
+    # gateway's memory, so one configured for openai only must not load anthropic or ollama.
+    code = textwrap.dedent(
+        """
+        import sys
+        from providers_app.adapters import errors, registry
+
+        SDKS = {"anthropic", "openai", "ollama"}
+        assert not SDKS & set(sys.modules), sorted(SDKS & set(sys.modules))
+        registry.adapter_create(kind="openai", base_url=None, api_key="k", timeout_s=3)
+        assert SDKS & set(sys.modules) == {"openai"}, sorted(SDKS & set(sys.modules))
+        err = errors.classify(ValueError("not json"), provider="openai", api_key="k")
+        assert type(err).__name__ == "UpstreamMalformedResponse", err
+        assert SDKS & set(sys.modules) == {"openai"}, sorted(SDKS & set(sys.modules))
+        """
+    )
+    repo = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
 
 
 def test_anthropic_default_max_tokens_from_settings(settings):

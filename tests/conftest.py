@@ -14,6 +14,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+# Fixtures for the suites that run the gateway as a subprocess.
+pytest_plugins = ["tests.process_fixtures"]
+
 TEST_REDIS_URL = os.environ.get("AIPROXY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

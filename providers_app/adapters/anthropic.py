@@ -22,7 +22,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
-from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
+from .transport import DEFAULT_TRANSPORT, check_transport
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
@@ -178,18 +178,7 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
         self.transport = check_transport(transport)
 
     def _make_client(self) -> anthropic.AsyncAnthropic:
-        kwargs: dict[str, Any] = {}
-        if self.transport == "aiohttp":
-            kwargs["http_client"] = anthropic.DefaultAioHttpClient(timeout=sdk_timeout(self.timeout_s))
-        if self.base_url:
-            kwargs["base_url"] = self.base_url
-        return anthropic.AsyncAnthropic(
-            # An explicit placeholder, so the SDK never falls back to ANTHROPIC_API_KEY from the environment.
-            api_key=self._api_key or "no-key",
-            timeout=sdk_timeout(self.timeout_s),
-            max_retries=0,  # the gateway retries and fails over itself
-            **kwargs,
-        )
+        return anthropic.AsyncAnthropic(**self._sdk_kwargs(anthropic.DefaultAioHttpClient, self.transport))
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, default_max_tokens=self.default_max_tokens)

@@ -27,6 +27,22 @@ class ClientAdapter(ProviderAdapter, Generic[C]):
     async def _close_client(client: Any) -> None:
         await client.close()
 
+    def _sdk_kwargs(self, aiohttp_client: Any, transport: str) -> dict[str, Any]:
+        """Constructor arguments shared by the anthropic and openai SDK clients."""
+        from .transport import sdk_timeout
+
+        kwargs: dict[str, Any] = {
+            # A placeholder, so the SDK never falls back to a key from the environment.
+            "api_key": self._api_key or "no-key",
+            "timeout": sdk_timeout(self.timeout_s),
+            "max_retries": 0,  # the gateway retries and fails over itself
+        }
+        if transport == "aiohttp":
+            kwargs["http_client"] = aiohttp_client(timeout=sdk_timeout(self.timeout_s))
+        if self.base_url:
+            kwargs["base_url"] = self.base_url
+        return kwargs
+
     def _error(self, exc: Exception) -> Exception:
         return classify(exc, provider=self.kind, api_key=self._api_key)
 

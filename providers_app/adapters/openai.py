@@ -26,7 +26,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
-from .transport import DEFAULT_TRANSPORT, check_transport, sdk_timeout
+from .transport import DEFAULT_TRANSPORT, check_transport
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "openai"
@@ -144,18 +144,7 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
 
     def _make_client(self) -> openai.AsyncOpenAI:
-        kwargs: dict[str, Any] = {}
-        if self.transport == "aiohttp":
-            kwargs["http_client"] = openai.DefaultAioHttpClient(timeout=sdk_timeout(self.timeout_s))
-        if self.base_url:
-            kwargs["base_url"] = self.base_url
-        return openai.AsyncOpenAI(
-            # A placeholder for keyless compatible servers, and so OPENAI_API_KEY is never read.
-            api_key=self._api_key or "no-key",
-            timeout=sdk_timeout(self.timeout_s),
-            max_retries=0,  # the gateway retries and fails over itself
-            **kwargs,
-        )
+        return openai.AsyncOpenAI(**self._sdk_kwargs(openai.DefaultAioHttpClient, self.transport))
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, max_tokens_field=self.max_tokens_field)

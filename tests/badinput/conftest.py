@@ -7,29 +7,7 @@ import os
 
 import pytest
 
-from tests.fakes.process import FakeUpstreamProcess
 from tests.resilience.helpers import resilience_config
-from tests.resilience.launcher import Templates
-
-
-@pytest.fixture(scope="session")
-def templates(tmp_path_factory):
-    made = Templates(tmp_path_factory.mktemp("templates"))
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(scope="module")
-def fake_upstream():
-    with FakeUpstreamProcess(latency_ms=0, chunks=3) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(fake_upstream):
-    fake_upstream.reset()
-    yield fake_upstream
-    fake_upstream.reset()
 
 
 @pytest.fixture(scope="module")

@@ -6,21 +6,7 @@ import os
 
 import pytest
 
-from tests.fakes.process import FakeUpstreamProcess
-
 from .gateway_process import GatewayProcess, fake_config
-
-
-@pytest.fixture(scope="module")
-def fake_upstream():
-    with FakeUpstreamProcess(latency_ms=0, chunks=3) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(fake_upstream):
-    fake_upstream.reset()
-    return fake_upstream
 
 
 @pytest.fixture(scope="module")

@@ -18,33 +18,12 @@ import redis
 
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes.behaviour import Behaviour
-from tests.fakes.process import FakeUpstreamProcess
 from tests.resilience.helpers import AUTH, OA_SECRETS, complete, key_of, resilience_config
 from tests.resilience.launcher import Templates
 
 pytestmark = pytest.mark.redis
 
 REDIS_DB = 12  # ours on the shared Redis (10-13 are for these suites); emptied with FLUSHDB only
-
-
-@pytest.fixture(scope="module")
-def fake_upstream():
-    with FakeUpstreamProcess(latency_ms=0, chunks=3) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(fake_upstream):
-    fake_upstream.reset()
-    yield fake_upstream
-    fake_upstream.reset()
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory):
-    made = Templates(tmp_path_factory.mktemp("templates"))
-    yield made
-    made.cleanup()
 
 
 def _pair(templates: Templates, fake_url: str, root):

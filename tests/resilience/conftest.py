@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.process import FakeUpstreamProcess
-
 from .helpers import resilience_config
 from .launcher import Templates
 from .redis_server import RedisServer
@@ -41,26 +39,6 @@ class GatewayFactory:
         for gw, base in self.started:
             gw.stop()
             gw.drop_database(base)
-
-
-@pytest.fixture(scope="session")
-def templates(tmp_path_factory):
-    made = Templates(tmp_path_factory.mktemp("templates"))
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture(scope="module")
-def fake_upstream():
-    with FakeUpstreamProcess(latency_ms=0, chunks=3) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(fake_upstream):
-    fake_upstream.reset()
-    yield fake_upstream
-    fake_upstream.reset()
 
 
 @pytest.fixture

@@ -7,10 +7,6 @@ import os
 import resource
 import secrets
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from tests.e2e.gateway_process import CLIENT_KEY, REPO, GatewayProcess, fake_config
@@ -120,20 +116,12 @@ class BenchGateway(GatewayProcess):
             super().prepare()
         return self
 
-    def start(self) -> BenchGateway:
-        log = self.log_path.open("ab")
-        cmd = [*pin(self.cores), sys.executable, "manage.py", "serve", "--workers", "1"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/health", timeout=1):  # noqa: S310
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"gateway did not answer /v1/health:\n{self.log()}")
+    def launch_prefix(self) -> list[str]:
+        return pin(self.cores)
+
+    def start(self, *serve_args: str) -> BenchGateway:
+        super().start("--workers", "1", *serve_args)
+        return self
 
     @property
     def pid(self) -> int:

@@ -34,8 +34,12 @@ class Keyring:
         return f"{PREFIX}rr:{provider.name}"
 
     @staticmethod
-    def _cool_key(key: KeyEntry) -> str:
-        return f"{PREFIX}cool:{key.id}"
+    def _cool_key(key_id: int) -> str:
+        return f"{PREFIX}cool:{key_id}"
+
+    def _cooling_here(self, key_ids: list[int]) -> set[int]:
+        now = time.monotonic()
+        return {i for i in key_ids if self._cooling.get(i, 0) > now}
 
     async def order(self, provider: ProviderEntry) -> tuple[list[KeyEntry], int]:
         """The keys to try, rotation's pick first, cooling keys left out.
@@ -44,18 +48,18 @@ class Keyring:
         slots = _slots(provider.keys)
         if not slots:
             return [], 0
-        now = time.monotonic()
-        cooling = {k.id for k in provider.keys if self._cooling.get(k.id, 0) > now}
+        ids = [k.id for k in provider.keys]
+        cooling = self._cooling_here(ids)
         try:
 
             async def _shared(r):  # type: ignore[no-untyped-def]
                 pipe = r.pipeline(transaction=False)
                 pipe.incr(self._rr_key(provider))
-                pipe.mget([self._cool_key(k) for k in provider.keys])
+                pipe.mget([self._cool_key(i) for i in ids])
                 return await pipe.execute()
 
             n, flags = await redis_call(_shared)
-            cooling |= {k.id for k, flag in zip(provider.keys, flags, strict=True) if flag is not None}
+            cooling |= {i for i, flag in zip(ids, flags, strict=True) if flag is not None}
         except RedisUnavailable:
             n = next(self._counters.setdefault(provider.name, itertools.count(1)))
         start = (int(n) - 1) % len(slots)
@@ -70,22 +74,21 @@ class Keyring:
         seconds = min(seconds, 3600.0)
         self._cooling[key.id] = time.monotonic() + seconds
         try:
-            await redis_call(lambda r: r.set(self._cool_key(key), "1", px=max(1, int(seconds * 1000))))
+            await redis_call(lambda r: r.set(self._cool_key(key.id), "1", px=max(1, int(seconds * 1000))))
         except RedisUnavailable:
             pass
         return seconds
 
-    async def cooling_count(self, provider: ProviderEntry) -> int:
-        now = time.monotonic()
-        local = {k.id for k in provider.keys if self._cooling.get(k.id, 0) > now}
-        try:
-            flags = (
-                await redis_call(lambda r: r.mget([self._cool_key(k) for k in provider.keys])) if provider.keys else []
-            )
-            local |= {k.id for k, flag in zip(provider.keys, flags, strict=True) if flag is not None}
-        except RedisUnavailable:
-            pass
-        return len(local)
+    async def cooling(self, key_ids: list[int]) -> set[int]:
+        """Which of these keys are cooling down (here or, with Redis, anywhere)."""
+        cooling = self._cooling_here(key_ids)
+        if key_ids:
+            try:
+                flags = await redis_call(lambda r: r.mget([self._cool_key(i) for i in key_ids]))
+                cooling |= {i for i, flag in zip(key_ids, flags, strict=True) if flag is not None}
+            except RedisUnavailable:
+                pass
+        return cooling
 
     def reset(self) -> None:
         self._counters.clear()

@@ -42,21 +42,11 @@ def _providers() -> list[dict]:
 
 async def provider_status_list() -> list[dict]:
     """Per provider: breaker state, consecutive failures, keys enabled/cooling, probe health. No secret."""
-    from .catalog import KeyEntry, ProviderEntry
-
     out = []
     for row in await db_run(_providers):
         breaker = board.get(row["name"], timeout_s=row.pop("timeout_s"))
         enabled_keys = [k for k in row["keys"] if k["enabled"]]
-        entry = ProviderEntry(
-            id=0,
-            name=row["name"],
-            kind=row["kind"],
-            base_url="",
-            timeout_s=0,
-            keys=tuple(KeyEntry(id=k["id"], label=k["label"], secret="", weight=1) for k in enabled_keys),  # noqa: S106
-        )
-        cooling = await keyring.cooling_count(entry)
+        cooling = await keyring.cooling([k["id"] for k in enabled_keys])
         for k in row["keys"]:
             del k["id"]
         out.append(
@@ -65,7 +55,7 @@ async def provider_status_list() -> list[dict]:
                 "state": breaker.state,
                 "failures": breaker.failures,
                 "keys_enabled": len(enabled_keys),
-                "keys_cooling": cooling,
+                "keys_cooling": len(cooling),
             }
         )
     return out

@@ -119,10 +119,14 @@ class GatewayProcess:
         self.manage("loadconfig", str(path))
         return self
 
+    def launch_prefix(self) -> list[str]:
+        """Words before the command (the benchmark pins the gateway to a core with taskset)."""
+        return []
+
     def start(self, *serve_args: str) -> GatewayProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "serve", *serve_args],
+            [*self.launch_prefix(), sys.executable, "manage.py", "serve", *serve_args],
             cwd=REPO,
             env=self.env,
             stdout=log,

@@ -1,7 +1,10 @@
 """ASGI entry point.
 
-/v1/* is served by APIHandler; everything else (admin, docs, reports) by
-Django's own ASGIHandler with the full MIDDLEWARE.
+POST /v1/chat/completions and /v1/complete take the direct route
+(completions_app/api/fast_routes.py: no Django request object, URL resolving
+or DRF view); the rest of /v1/* is served by APIHandler; everything else
+(admin, docs, reports) by Django's own ASGIHandler with the full MIDDLEWARE.
+MAX_IN_FLIGHT counts both API routes.
 
 APIHandler is Django's handler with the per-request thread hops removed
 (STACK-NOTES.md: each is ~0.2 ms, and the first per request creates a thread):
@@ -50,25 +53,9 @@ _OVERLOADED = json.dumps(
 
 
 class APIHandler(ASGIHandler):
-    in_flight = 0
-
     def load_middleware(self, is_async: bool = False) -> None:
         with _middleware(settings.API_MIDDLEWARE):
             super().load_middleware(is_async)
-
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        limit = settings.MAX_IN_FLIGHT
-        if limit and APIHandler.in_flight >= limit:
-            # Shed load at once: a fast 503 beats a request that queues until it times out.
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"), (b"retry-after", b"1")]})  # fmt: skip
-            await send({"type": "http.response.body", "body": _OVERLOADED})
-            return
-        APIHandler.in_flight += 1
-        try:
-            await self.handle(scope, receive, send)
-        finally:
-            APIHandler.in_flight -= 1
 
     async def get_response_async(self, request):  # type: ignore[no-untyped-def]
         # Django's version also logs every 4xx through sync_to_async (a thread
@@ -133,8 +120,35 @@ _api = APIHandler()
 # apps' static folders by `serve` itself: no separate web server is needed.
 _site = ASGIStaticFilesHandler(ASGIHandler())
 
+from completions_app.api import fast_routes  # noqa: E402 - needs django.setup()
+
+
+class InFlight:
+    """API requests this process is serving, for MAX_IN_FLIGHT."""
+
+    count = 0
+
+
+async def _api_call(scope, receive, send):  # type: ignore[no-untyped-def]
+    limit = settings.MAX_IN_FLIGHT
+    if limit and InFlight.count >= limit:
+        # Shed load at once: a fast 503 beats a request that queues until it times out.
+        await send({"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json"), (b"retry-after", b"1")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": _OVERLOADED})
+        return
+    InFlight.count += 1
+    try:
+        call = fast_routes.route_for(scope)
+        if call is not None:
+            await fast_routes.serve(call, scope, receive, send)
+        else:
+            await _api(scope, receive, send)
+    finally:
+        InFlight.count -= 1
+
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-        return await _api(scope, receive, send)
+        return await _api_call(scope, receive, send)
     return await _site(scope, receive, send)

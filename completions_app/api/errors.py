@@ -6,10 +6,12 @@ import logging
 import math
 
 from django.core.exceptions import SuspiciousOperation
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework import exceptions as drf_exceptions
 
 from aiproxy.errors import GatewayError
+
+from .replies import JsonReply, django_response
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +32,35 @@ def error_body(code: str, message: str, field: str | None = None) -> dict:
     return {"error": {"type": code, "message": message, "param": field, "code": code}}
 
 
-def error_response(exc: BaseException, request: HttpRequest | None = None) -> JsonResponse:
-    request_id = getattr(request, "aiproxy_request_id", "") if request is not None else ""
+def error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
+    """The answer to a failed call: the status, the body in the one error shape, headers."""
+    headers: dict[str, str] = {}
     if isinstance(exc, GatewayError):
-        response = JsonResponse(error_body(exc.code, exc.message, exc.field), status=exc.http_status)
+        reply = JsonReply(error_body(exc.code, exc.message, exc.field), status=exc.http_status, headers=headers)
         if exc.retry_after:
-            response["Retry-After"] = str(math.ceil(exc.retry_after))
-        response["x-aiproxy-provider"] = exc.provider
+            headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        headers["x-aiproxy-provider"] = exc.provider
     elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
-        response = JsonResponse(error_body("invalid_request_error", "Bad request."), status=400)
+        reply = JsonReply(error_body("invalid_request_error", "Bad request."), status=400, headers=headers)
     elif isinstance(exc, drf_exceptions.APIException):
         status = exc.status_code
-        response = JsonResponse(
-            error_body(_DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail)), status=status
-        )
+        body = error_body(_DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail))
+        reply = JsonReply(body, status=status, headers=headers)
     else:
         log.error("unhandled error (request %s)", request_id, exc_info=exc)
-        response = JsonResponse(error_body("internal_error", "Internal error."), status=500)
-    response["x-request-id"] = request_id
-    response["x-aiproxy-cache"] = "MISS"
-    response["x-aiproxy-cost-usd"] = "0"  # a failed call is not billed by the providers
-    return response
+        reply = JsonReply(error_body("internal_error", "Internal error."), status=500, headers=headers)
+    headers["x-request-id"] = request_id
+    headers["x-aiproxy-cache"] = "MISS"
+    headers["x-aiproxy-cost-usd"] = "0"  # a failed call is not billed by the providers
+    return reply
 
 
-def exception_handler(exc: Exception, context: dict) -> JsonResponse:
+def error_response(exc: BaseException, request: HttpRequest | None = None) -> HttpResponseBase:
+    request_id = getattr(request, "aiproxy_request_id", "") if request is not None else ""
+    return django_response(error_reply(exc, request_id))
+
+
+def exception_handler(exc: Exception, context: dict) -> HttpResponseBase:
     """DRF's EXCEPTION_HANDLER."""
     request = context.get("request")
     return error_response(exc, getattr(request, "_request", request))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 
 from aiproxy.errors import InvalidRequest
@@ -26,7 +26,7 @@ from completions_app.services.types import (
 
 from . import schemas
 from .base import AsyncAPIView as APIView
-from .common import authenticate, result_headers, wants_cache
+from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .parsing import (
     json_body,
     messages_list,
@@ -38,7 +38,8 @@ from .parsing import (
     stop_list,
     unknown_fields,
 )
-from .sse import open_stream, sse, sse_response
+from .replies import JsonReply, Reply, django_response
+from .sse import open_stream, sse, sse_reply
 
 # Fields we act on, and fields we accept only at their default (we do not
 # forward them, so a non-default value would be silently ignored: refuse it).
@@ -147,6 +148,20 @@ class _ChunkRenderer:
         return out
 
 
+async def chat_completions(request: ApiRequest) -> Reply:
+    """POST /v1/chat/completions, for the direct ASGI route and the DRF view alike."""
+    client = await authenticate(request)
+    inp, stream, include_usage = openai_input(json_body(request), cache_allowed=wants_cache(request))
+    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="openai")  # type: ignore[attr-defined]
+    if stream:
+        events = completion_stream(inp, ctx)
+        start = await open_stream(events)
+        render = _ChunkRenderer(start.request_id, inp.model, include_usage)
+        return sse_reply(start, events, render, trailer=[sse("[DONE]")])
+    result = await completion_create(inp, ctx)
+    return JsonReply(openai_json(result), headers=result_headers(result))
+
+
 class ChatCompletionsView(APIView):
     @extend_schema(
         request=schemas.ChatCompletionRequest,
@@ -154,17 +169,7 @@ class ChatCompletionsView(APIView):
         summary="OpenAI-compatible chat completions (JSON or SSE)",
     )
     async def post(self, request: Any) -> Any:
-        django_request: HttpRequest = request._request
-        client = await authenticate(django_request)
-        inp, stream, include_usage = openai_input(json_body(django_request), cache_allowed=wants_cache(django_request))
-        ctx = CallContext(request_id=django_request.aiproxy_request_id, client=client, interface="openai")
-        if stream:
-            events = completion_stream(inp, ctx)
-            start = await open_stream(events)
-            render = _ChunkRenderer(start.request_id, inp.model, include_usage)
-            return sse_response(start, events, render, trailer=[sse("[DONE]")])
-        result = await completion_create(inp, ctx)
-        return result_headers(JsonResponse(openai_json(result)), result)
+        return django_response(await chat_completions(request._request))
 
 
 class ModelsView(APIView):

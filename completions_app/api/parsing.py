@@ -14,7 +14,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest
 
 from aiproxy.errors import InvalidRequest, PayloadTooLarge
 from providers_app.adapters.types import Message
@@ -22,7 +21,7 @@ from providers_app.adapters.types import Message
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
-def request_id_for(request: HttpRequest) -> str:
+def request_id_for(request: Any) -> str:
     """The client's x-request-id when it is sane, else a new one."""
     given = request.headers.get("x-request-id", "")
     return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
@@ -44,7 +43,7 @@ def _no_constants(name: str) -> None:
     raise InvalidRequest(f"{name} is not valid JSON.")
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
+def json_body(request: Any) -> dict[str, Any]:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > settings.MAX_REQUEST_BYTES:
         raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")

@@ -7,13 +7,12 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
-from django.http import StreamingHttpResponse
-
 from aiproxy.errors import GatewayError
 from completions_app.services.types import StreamEvent, StreamStart
 
 from .common import stream_headers
 from .errors import error_body
+from .replies import SseReply
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +34,12 @@ async def open_stream(events: AsyncIterator[StreamEvent]) -> StreamStart:
     return first
 
 
-def sse_response(
+def sse_reply(
     start: StreamStart,
     events: AsyncIterator[StreamEvent],
     render: Callable[[StreamEvent], list[bytes]],
     trailer: list[bytes] | None = None,
-) -> StreamingHttpResponse:
+) -> SseReply:
     async def body() -> AsyncIterator[bytes]:
         # aclosing: a client that disconnects closes the service's stream,
         # which cancels the upstream call and writes the record.
@@ -60,5 +59,4 @@ def sse_response(
         for chunk in trailer or []:
             yield chunk
 
-    response = StreamingHttpResponse(body(), content_type="text/event-stream")
-    return stream_headers(response, request_id=start.request_id, provider=start.provider, cached=start.cached)
+    return SseReply(body(), stream_headers(request_id=start.request_id, provider=start.provider, cached=start.cached))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 
 from aiproxy.errors import InvalidRequest
@@ -26,7 +26,7 @@ from providers_app.adapters.types import Message
 
 from . import schemas
 from .base import AsyncAPIView as APIView
-from .common import authenticate, result_headers, wants_cache
+from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .parsing import (
     json_body,
     messages_list,
@@ -38,7 +38,8 @@ from .parsing import (
     stop_list,
     unknown_fields,
 )
-from .sse import open_stream, sse, sse_response
+from .replies import JsonReply, Reply, django_response
+from .sse import open_stream, sse, sse_reply
 
 NATIVE_FIELDS = frozenset(
     {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "cache", "user"}
@@ -105,6 +106,19 @@ def _native_sse(event: StreamEvent) -> list[bytes]:
     return []
 
 
+async def complete(request: ApiRequest) -> Reply:
+    """POST /v1/complete, for the direct ASGI route and the DRF view alike."""
+    client = await authenticate(request)
+    inp, stream = native_input(json_body(request), cache_allowed=wants_cache(request))
+    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="rest")  # type: ignore[attr-defined]
+    if stream:
+        events = completion_stream(inp, ctx)
+        start = await open_stream(events)
+        return sse_reply(start, events, _native_sse)
+    result = await completion_create(inp, ctx)
+    return JsonReply(native_json(result), headers=result_headers(result))
+
+
 class CompleteView(APIView):
     @extend_schema(
         request=schemas.CompleteRequest,
@@ -125,16 +139,7 @@ class CompleteView(APIView):
         summary="Complete a prompt or conversation (native shape)",
     )
     async def post(self, request: Any) -> Any:
-        django_request: HttpRequest = request._request
-        client = await authenticate(django_request)
-        inp, stream = native_input(json_body(django_request), cache_allowed=wants_cache(django_request))
-        ctx = CallContext(request_id=django_request.aiproxy_request_id, client=client, interface="rest")
-        if stream:
-            events = completion_stream(inp, ctx)
-            start = await open_stream(events)
-            return sse_response(start, events, _native_sse)
-        result = await completion_create(inp, ctx)
-        return result_headers(JsonResponse(native_json(result)), result)
+        return django_response(await complete(request._request))
 
 
 class HealthView(APIView):

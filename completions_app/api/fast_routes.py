@@ -1,0 +1,182 @@
+"""The direct ASGI route for the two hot endpoints: POST /v1/chat/completions and /v1/complete.
+
+Django's handler builds an ASGIRequest (META dict, lazy streams, a spooled body file),
+resolves the URL, and goes through DRF's APIView (request wrapping, negotiation,
+finalize_response) before and after every call: ~20 % of the gateway's CPU per request in
+the c16 profile (bench/RESULTS.md). Here the same API calls (`chat_completions`,
+`complete`: parsing, auth, the completion service, rendering) run on a small request
+object read straight from the ASGI scope, and their replies are sent as ASGI messages.
+What Django did on the way is done here too: the Host header is checked against
+ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, and a client that disconnects
+cancels the call (and with it the upstream request or stream). Every other method and
+path, and the OpenAPI schema, still go through Django and the DRF views, which answer
+with the same replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from email.header import Header
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http.request import split_domain_port, validate_host
+
+from aiproxy.errors import PayloadTooLarge
+
+from .common import ApiRequest
+from .errors import error_reply
+from .openai_compat import chat_completions
+from .parsing import request_id_for
+from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
+from .views import complete
+
+log = logging.getLogger(__name__)
+
+Call = Callable[[ApiRequest], Awaitable[Reply]]
+ROUTES: dict[str, Call] = {"/v1/chat/completions": chat_completions, "/v1/complete": complete}
+DEV_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's default with DEBUG on and no ALLOWED_HOSTS
+
+
+def route_for(scope: dict[str, Any]) -> Call | None:
+    """The call serving this scope on the direct route, or None (Django serves it)."""
+    if scope["method"] != "POST":
+        return None
+    return ROUTES.get(scope["path"])
+
+
+class LiteRequest:
+    """The parts of a request the API calls read (common.ApiRequest)."""
+
+    __slots__ = ("headers", "body", "aiproxy_request_id")
+
+    def __init__(self, headers: dict[str, str], body: bytes) -> None:
+        self.headers = headers
+        self.body = body
+        self.aiproxy_request_id: str | None = None
+
+
+def headers_of(scope: dict[str, Any]) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with "," as Django joins them."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+def check_host(headers: dict[str, str], scope: dict[str, Any]) -> None:
+    """HttpRequest.get_host()'s check, for a request that never becomes an HttpRequest."""
+    if settings.USE_X_FORWARDED_HOST and "x-forwarded-host" in headers:
+        host = headers["x-forwarded-host"]
+    elif "host" in headers:
+        host = headers["host"]
+    else:
+        server_host, port = scope.get("server") or ("", None)
+        host = server_host if port in (80, 443, None) else f"{server_host}:{port}"
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = DEV_HOSTS
+    domain, _port = split_domain_port(host)
+    if not (domain and validate_host(domain, allowed)):
+        raise DisallowedHost("Invalid Host header.")
+
+
+async def read_body(receive: Callable[[], Awaitable[dict]], limit: int) -> tuple[bytes, bool] | None:
+    """(body, over_limit), or None if the client went away first. Stops reading past the limit."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return (parts[0] if len(parts) == 1 else b"".join(parts)), False
+
+
+def _header(name: str, value: str) -> tuple[bytes, bytes]:
+    value = value.replace("\r", " ").replace("\n", " ")  # never a header injection
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError:  # as Django does: MIME-encode what latin-1 cannot carry
+        encoded = Header(value, "utf-8", maxlinelen=sys.maxsize).encode().encode("ascii")
+    return name.lower().encode("latin-1"), encoded
+
+
+async def send_reply(reply: Reply, send: Callable[[dict], Awaitable[None]], *, close: bool = False) -> None:
+    headers = [_header(name, value) for name, value in reply.headers.items()]
+    if close:
+        headers.append((b"connection", b"close"))
+    if isinstance(reply, JsonReply):
+        body = reply.body()
+        headers += [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    headers.append((b"content-type", SSE_TYPE.encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    chunks = reply.chunks
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]  # closes the service's stream: record, upstream
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bool, send: Any) -> None:
+    headers = headers_of(scope)
+    request = LiteRequest(headers, body)
+    try:
+        check_host(headers, scope)
+        if over_limit:
+            raise PayloadTooLarge(f"Request body over {settings.MAX_REQUEST_BYTES} bytes.")
+        reply = await call(request)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (error_reply logs 5xx)
+        if request.aiproxy_request_id is None and not isinstance(exc, DisallowedHost):
+            request.aiproxy_request_id = request_id_for(request)
+        reply = error_reply(exc, request.aiproxy_request_id or "")
+    # A body left unread (over the limit) would be read as the next request: close instead.
+    await send_reply(reply, send, close=over_limit)
+
+
+async def serve(call: Call, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Serve one request on the direct route; a client disconnect cancels the call."""
+    read = await read_body(receive, settings.MAX_REQUEST_BYTES)
+    if read is None:
+        return
+    body, over_limit = read
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 - always inside the server's task
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        # After the body, the next ASGI message is http.disconnect: the client went away
+        # (or, once the answer is sent, the server says the cycle is over).
+        await receive()
+        gone.set()
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch()) if not over_limit else None
+    try:
+        await respond(call, scope, body, over_limit, send)
+    except asyncio.CancelledError:
+        if not gone.is_set():
+            raise  # not the client: the server is shutting down
+        task.uncancel()
+    finally:
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

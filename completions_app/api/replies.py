@@ -1,0 +1,49 @@
+"""What an API call answers, before it is an HTTP response.
+
+The hot endpoints are served two ways: by the direct ASGI route (fast_routes.py, no
+Django request or response objects) and by their DRF views (schema, other methods, the
+test client). Both render the same reply, so the answer does not depend on the route.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+
+JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream"
+
+
+@dataclass(slots=True)
+class JsonReply:
+    data: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return json.dumps(self.data).encode()
+
+
+@dataclass(slots=True)
+class SseReply:
+    chunks: AsyncIterator[bytes]
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+Reply = JsonReply | SseReply
+
+
+def django_response(reply: Reply) -> HttpResponseBase:
+    response: HttpResponseBase
+    if isinstance(reply, JsonReply):
+        response = HttpResponse(reply.body(), content_type=JSON_TYPE, status=reply.status)
+    else:
+        response = StreamingHttpResponse(reply.chunks, content_type=SSE_TYPE, status=reply.status)
+    for name, value in reply.headers.items():
+        response[name] = value
+    return response

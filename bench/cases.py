@@ -21,6 +21,7 @@ class Case:
     stream: bool = False
     cache: bool = False  # temperature 0, same body: every request after the first is a hit
     long: bool = False  # uses the long duration (the 500 req/s case)
+    workers: int = 1  # `serve --workers N`; with 2 the gateway may use both cores (not pinned)
 
     @property
     def open_loop(self) -> bool:
@@ -49,6 +50,17 @@ CASES: tuple[Case, ...] = (
     Case("stream16", "streaming, 20 chunks, 0 ms upstream, concurrency 16", latency_ms=0, concurrency=16, stream=True),
     Case("cache64", "cache hits (temperature 0, same body), concurrency 64", latency_ms=0, concurrency=64, cache=True),
     Case("rate500_1500ms", "1.5 s upstream, 500 req/s offered (open loop)", latency_ms=1500, rate=500, long=True),
+    # The two load cases again with `serve --workers 2`: what the whole machine serves. The
+    # gateway is not pinned, so it shares the second core with the load generator and the fake.
+    Case("c512_200ms_w2", "200 ms upstream, 512 in flight, 2 workers", latency_ms=200, concurrency=512, workers=2),
+    Case(
+        "rate500_1500ms_w2",
+        "1.5 s upstream, 500 req/s offered (open loop), 2 workers",
+        latency_ms=1500,
+        rate=500,
+        long=True,
+        workers=2,
+    ),
 )
 CASES_BY_NAME = {c.name: c for c in CASES}
 FAKE_CHUNKS = 20

@@ -13,7 +13,7 @@ from tests.fakes.process import FakeUpstreamProcess
 
 from .cases import Case, Plan
 from .loadgen import LoadResult, run_openloop, run_wrk
-from .procs import CLIENT_KEY, GATEWAY_CORES, LOAD_CORES, BenchGateway, cpu_seconds, vm_hwm_kb
+from .procs import CLIENT_KEY, GATEWAY_CORES, LOAD_CORES, BenchGateway, cpu_seconds, tree_cpu_seconds, tree_max_hwm_kb
 
 CHAT = "/v1/chat/completions"
 ON_TIME_SLACK_MS = 1000.0  # open loop: an answer within upstream latency + 1 s counts as on time
@@ -79,14 +79,14 @@ class Window:
         self.t0 = time.monotonic()
         self.busy0, self.ncpu = _machine_busy_s()
         self.fake0 = cpu_seconds(self.fake_pid)
-        self.gw0 = cpu_seconds(self.gateway_pid) if self.gateway_pid else 0.0
+        self.gw0 = tree_cpu_seconds(self.gateway_pid) if self.gateway_pid else 0.0
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.monotonic() - self.t0
         self.busy = _machine_busy_s()[0] - self.busy0
         self.fake = cpu_seconds(self.fake_pid) - self.fake0
-        self.gw = (cpu_seconds(self.gateway_pid) - self.gw0) if self.gateway_pid else 0.0
+        self.gw = (tree_cpu_seconds(self.gateway_pid) - self.gw0) if self.gateway_pid else 0.0
 
     def others_pct(self, load: LoadResult) -> float:
         ours = self.fake + self.gw + load.loadgen_cpu_pct / 100 * load.seconds
@@ -113,7 +113,8 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
     assert fake.proc is not None
     seconds = plan.long_seconds if case.long else plan.seconds
     settle = 0.5 + 2 * case.latency_ms / 1000  # let requests in flight at the end finish
-    gw = BenchGateway(workdir, fake.url, template=template, cores=GATEWAY_CORES).prepare().start()
+    cores = GATEWAY_CORES if case.workers == 1 else None  # more workers: the whole machine
+    gw = BenchGateway(workdir, fake.url, template=template, cores=cores, workers=case.workers).prepare().start()
     try:
         fake.reset()
         warm = _load(case, gw.url, plan.warmup_s, workdir / "warmup", concurrency=case.concurrency or 16)
@@ -133,7 +134,7 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
             others_cpu_pct=w.others_pct(load),
             cpu_ms_per_req=1000 * w.gw / served if served else None,
             served=served,
-            rss_peak_mb=vm_hwm_kb(gw.pid) / 1024,
+            rss_peak_mb=tree_max_hwm_kb(gw.pid) / 1024,
             sent_total=warm.sent + load.sent,
             completed_total=warm.requests + load.requests,
             counted=int(sum(by_status.values())),

@@ -21,6 +21,8 @@ __all__ = [
     "raise_fd_limit",
     "start_fake",
     "thread_cpu_seconds",
+    "tree_cpu_seconds",
+    "tree_max_hwm_kb",
     "vm_hwm_kb",
 ]
 
@@ -52,6 +54,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
 
+def tree_pids(pid: int) -> list[int]:
+    """pid and all its descendants (`serve --workers N` runs N children under a supervisor)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of pid and its live descendants."""
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            continue
+    return total
+
+
+def tree_max_hwm_kb(pid: int) -> int:
+    """The largest VmHWM among pid and its descendants: the per-process peak."""
+    best = 0
+    for p in tree_pids(pid):
+        try:
+            best = max(best, vm_hwm_kb(p))
+        except OSError:
+            continue
+    return best
+
+
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
     """utime + stime per thread id (threads that exited meanwhile are not counted)."""
     out: dict[int, float] = {}
@@ -79,12 +123,14 @@ def start_fake(*, latency_ms: float, chunks: int, cores: str | None) -> FakeUpst
 
 
 class BenchGateway(GatewayProcess):
-    """`manage.py serve` (one worker) in production mode, pinned, on a fresh SQLite DB.
+    """`manage.py serve` (one worker unless told) in production mode, pinned, on a fresh SQLite DB.
 
     The DB starts as a copy of a migrated template, so each case costs one
     `loadconfig` instead of a full `migrate`."""
 
-    def __init__(self, workdir: Path, fake_url: str, *, template: Path | None, cores: str | None) -> None:
+    def __init__(
+        self, workdir: Path, fake_url: str, *, template: Path | None, cores: str | None, workers: int = 1
+    ) -> None:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         env = {
@@ -99,6 +145,7 @@ class BenchGateway(GatewayProcess):
         super().__init__(workdir, fake_config(fake_url), env=env)
         self.cores = cores
         self.template = template
+        self.workers = workers
 
     def _setup_database(self) -> None:
         self.env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'gateway.sqlite3'}"
@@ -120,7 +167,7 @@ class BenchGateway(GatewayProcess):
         return pin(self.cores)
 
     def start(self, *serve_args: str) -> BenchGateway:
-        super().start("--workers", "1", *serve_args)
+        super().start("--workers", str(self.workers), *serve_args)
         return self
 
     @property

@@ -5,7 +5,8 @@
 Starts `python -m tests.fakes.server` as a subprocess (0 ms latency), then for each
 provider (anthropic, openai), call type (complete, stream) and mode (sequential:
 one call at a time; concurrent: --concurrency in flight) runs --n calls through the
-real adapter on each transport, alternating transports so drift hits both alike.
+real adapter on each transport, alternating transports so drift hits both alike
+(`--stream`: stream calls only; each answer has --chunks text chunks).
 Reports client CPU ms per call (time.process_time of this process only: the fake's
 CPU is in the other process) and wall-clock calls per second.
 """
@@ -37,6 +38,12 @@ REQUEST = ChatRequest(
 )
 
 
+def stream_request(chunks: int) -> ChatRequest:
+    """A request whose answer can fill `chunks` text chunks: the fake echoes one word per chunk at most."""
+    words = " ".join(f"w{i}" for i in range(chunks))
+    return ChatRequest(model="fake-small", messages=(Message("user", words),), max_tokens=chunks)
+
+
 def make_adapter(provider: str, transport: str, fake: FakeUpstreamProcess) -> ProviderAdapter:
     if provider == "anthropic":
         return AnthropicAdapter(base_url=fake.anthropic_base_url, api_key="bench", timeout_s=30, transport=transport)
@@ -60,8 +67,10 @@ async def run(call: Callable[[], Awaitable[object]], n: int, concurrency: int) -
 
 async def bench(args: argparse.Namespace, fake: FakeUpstreamProcess) -> list[tuple[str, ...]]:
     rows = []
+    kinds = ("stream",) if args.stream else ("complete", "stream")
+    streamed = stream_request(args.chunks)
     for provider in ("anthropic", "openai"):
-        for kind in ("complete", "stream"):
+        for kind in kinds:
             for mode, concurrency in (("sequential", 1), ("concurrent", args.concurrency)):
                 for transport in ("aiohttp", "httpx"):
                     adapter = make_adapter(provider, transport, fake)
@@ -70,7 +79,7 @@ async def bench(args: argparse.Namespace, fake: FakeUpstreamProcess) -> list[tup
                         if kind == "complete":
                             await adapter.complete(REQUEST)
                         else:
-                            async for _ in adapter.stream(REQUEST):
+                            async for _ in adapter.stream(streamed):
                                 pass
 
                     await run(call, min(200, args.n), concurrency)  # warm-up: pools, imports, caches
@@ -86,6 +95,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--concurrency", type=int, default=64, help="calls in flight in the concurrent mode")
     parser.add_argument("--chunks", type=int, default=8, help="text chunks per streamed answer")
+    parser.add_argument("--stream", action="store_true", help="measure stream() calls only")
     parser.add_argument("--no-uvloop", action="store_true", help="stdlib event loop in the client")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, n={args.n}, concurrency={args.concurrency}")

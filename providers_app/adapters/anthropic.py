@@ -5,10 +5,13 @@ Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads an
 writes come as `cache_read_input_tokens` / `cache_creation_input_tokens`. They map 1:1 to
 Usage.input_tokens / cache_read_tokens / cache_write_tokens (see openai.py for the other side).
 Auth: anthropic 2.x sends the key as `Authorization: Bearer`, plus `anthropic-version`.
+Both calls go through the SDK client's own `post()` with the prebuilt body and take the raw
+HTTP response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
+from .sse_decode import aiter_events, drain
 from .transport import DEFAULT_TRANSPORT, check_transport
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
@@ -79,7 +83,7 @@ def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str
 
 
 def usage_from(usage: Any) -> Usage:
-    """`usage` of a response body (a dict) or of an SDK stream event (a model) -> Usage."""
+    """`usage` of a response body or of a stream event (decoded JSON) -> Usage."""
     return Usage(
         input_tokens=count(field_of(usage, "input_tokens")),
         output_tokens=count(field_of(usage, "output_tokens")),
@@ -119,34 +123,48 @@ def request_body(params: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def stream_error(data: str, response: httpx2.Response) -> anthropic.APIStatusError:
+    """An `event: error` frame inside a 200 stream, as the SDK's stream raises it: errors.classify
+    maps its body's `error.type` (e.g. overloaded_error -> 529)."""
+    try:
+        body: Any = json.loads(data)
+    except ValueError:
+        body = data
+    return anthropic.APIStatusError("error event in the stream", response=response, body=body)
+
+
 @dataclass
 class StreamState:
-    """Folds the raw event stream; `chunk_for` returns a text chunk or None."""
+    """Folds the decoded event stream; `chunk_for` returns a text chunk or None."""
 
     response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     done: bool = False
 
-    def chunk_for(self, event: Any) -> StreamChunk | None:
-        kind = event.type
-        if kind == "message_start":
-            self.response_id = event.message.id
-            self.usage = usage_from(event.message.usage)
-        elif kind == "content_block_delta":
-            if event.delta.type == "text_delta":
-                return StreamChunk(text=event.delta.text, response_id=self.response_id)
+    def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
+        """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
+        shape raises AttributeError / TypeError (classified as malformed)."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta")
+            if delta.get("type") == "text_delta":
+                return StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
+        elif kind == "message_start":
+            message = event.get("message")
+            self.response_id = str_or_none(message.get("id"))
+            self.usage = usage_from(message.get("usage"))
         elif kind == "message_delta":
-            self.stop_reason = event.delta.stop_reason
-            delta = event.usage
+            self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
+            delta = event.get("usage")
             # output_tokens is cumulative; the others appear here only when they changed.
-            self.usage.output_tokens = delta.output_tokens
-            if delta.input_tokens is not None:
-                self.usage.input_tokens = delta.input_tokens
-            if delta.cache_read_input_tokens is not None:
-                self.usage.cache_read_tokens = delta.cache_read_input_tokens
-            if delta.cache_creation_input_tokens is not None:
-                self.usage.cache_write_tokens = delta.cache_creation_input_tokens
+            self.usage.output_tokens = count(field_of(delta, "output_tokens"))
+            if (tokens := field_of(delta, "input_tokens")) is not None:
+                self.usage.input_tokens = count(tokens)
+            if (tokens := field_of(delta, "cache_read_input_tokens")) is not None:
+                self.usage.cache_read_tokens = count(tokens)
+            if (tokens := field_of(delta, "cache_creation_input_tokens")) is not None:
+                self.usage.cache_write_tokens = count(tokens)
         elif kind == "message_stop":
             self.done = True
         return None
@@ -194,18 +212,37 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        params = request_params(request, default_max_tokens=self.default_max_tokens)
+        body = {**request_body(request_params(request, default_max_tokens=self.default_max_tokens)), "stream": True}
         state = StreamState()
         try:
-            events = await self._clients.get().messages.create(**params, stream=True)
-            # `async with` closes the HTTP response if our consumer stops early.
-            async with events:
+            # As complete(), with stream=True: the SDK raises its status errors (body read) and
+            # otherwise returns the response unread; we decode the SSE frames instead of the SDK
+            # building an event model per frame.
+            response = await self._clients.get().post(
+                "/v1/messages", body=body, cast_to=httpx2.Response, options=REQUEST_OPTIONS, stream=True
+            )
+            try:
+                events = aiter_events(response.aiter_bytes())
                 async for event in events:
-                    chunk = state.chunk_for(event)
+                    name = event.event
+                    # Skipped as by the SDK: keep-alives, and events without a name or data.
+                    if name is None or name == "ping":
+                        continue
+                    if name == "error":
+                        raise stream_error(event.data, response)
+                    if not event.data:
+                        continue
+                    chunk = state.chunk_for(json.loads(event.data))
                     if chunk is not None:
                         yield chunk
+                    elif state.done:
+                        await drain(events)
+                        break
+            finally:
+                await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
+            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
         yield final
 

@@ -1,10 +1,11 @@
 """Reading provider response bodies as decoded JSON, without the SDKs' response models.
 
-`complete()` asks the SDK for the raw HTTP response (see openai.py / anthropic.py) and
-translates the JSON itself, instead of having the SDK build pydantic models only to copy
-five fields out of them (bench/RESULTS.md: ~7.6 % of the gateway's CPU). A body of the wrong shape
-raises ValueError / TypeError, which errors.classify turns into UpstreamMalformedResponse
-(with the provider's name), as it did for the SDK's validation errors.
+`complete()` and `stream()` ask the SDK for the raw HTTP response (see openai.py /
+anthropic.py) and translate the JSON themselves, instead of having the SDK build pydantic
+models only to copy five fields out of them (bench/RESULTS.md: ~7.6 % of the gateway's CPU
+for complete(); streams decode their SSE frames in sse_decode.py). A body of the wrong shape
+raises ValueError / TypeError / AttributeError, which errors.classify turns into
+UpstreamMalformedResponse (with the provider's name), as it did for the SDK's validation errors.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ def json_body(response: Any) -> Any:
 
 
 def field_of(obj: Any, name: str) -> Any:
-    """obj[name] of a decoded body, or the attribute of an SDK model (stream chunks); None if absent."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    """obj[name] of a decoded JSON object; None if absent, or if obj is not an object (e.g. null)."""
+    return obj.get(name) if isinstance(obj, dict) else None
 
 
 def count(value: Any) -> int:

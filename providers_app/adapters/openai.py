@@ -10,10 +10,13 @@ every provider):
   Usage.cache_read_tokens / cache_write_tokens carry the rest.
 
 Streams send `stream_options={"include_usage": true}` so the last chunk carries usage.
+Both calls go through the SDK client's own `post()` with the prebuilt body and take the raw
+HTTP response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
+from .sse_decode import aiter_events, drain
 from .transport import DEFAULT_TRANSPORT, check_transport
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
@@ -62,7 +66,7 @@ def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens"
 
 
 def usage_from(usage: Any) -> Usage:
-    """`usage` of a response body (a dict) or of an SDK stream chunk (a model) -> Usage."""
+    """`usage` of a response body or of a stream chunk (decoded JSON) -> Usage."""
     details = field_of(usage, "prompt_tokens_details")
     cached = count(field_of(details, "cached_tokens")) if details is not None else 0
     written = count(field_of(details, "cache_write_tokens")) if details is not None else 0
@@ -97,28 +101,48 @@ def completion_from(body: Any) -> Completion:
     )
 
 
+def stream_body(params: dict[str, Any]) -> dict[str, Any]:
+    """`request_params` as the body of a streamed call: asks for the final usage chunk."""
+    return {**params, "stream": True, "stream_options": {"include_usage": True}}
+
+
+def chunk_of(data: str, response: httpx2.Response) -> Any:
+    """The decoded JSON of one `data:` payload; an `{"error": ...}` payload raises openai.APIError
+    (as the SDK's stream does), which errors.classify maps by the error's type."""
+    chunk = json.loads(data)
+    if isinstance(chunk, dict) and chunk.get("error"):
+        raise openai.APIError("error in the stream", response.request, body=chunk["error"])
+    return chunk
+
+
 @dataclass
 class StreamState:
     response_id: str | None = None
     finish_reason: str | None = None
     usage: Usage | None = None
 
-    def chunk_for(self, chunk: Any) -> StreamChunk | None:
-        self.response_id = self.response_id or chunk.id
-        if chunk.usage is not None:  # the include_usage chunk (its `choices` is empty)
-            self.usage = usage_from(chunk.usage)
-        if not chunk.choices:
+    def chunk_for(self, chunk: dict[str, Any]) -> StreamChunk | None:
+        """One decoded `chat.completion.chunk` -> a text chunk, or None. A chunk of the wrong
+        shape raises AttributeError / TypeError / IndexError (classified as malformed)."""
+        self.response_id = self.response_id or str_or_none(chunk.get("id"))
+        usage = chunk.get("usage")
+        if usage is not None:  # the include_usage chunk (its `choices` is empty)
+            self.usage = usage_from(usage)
+        choices = chunk.get("choices")
+        if not choices:
             return None
-        choice = chunk.choices[0]
-        if choice.finish_reason is not None:
-            self.finish_reason = choice.finish_reason
-        text = choice.delta.content if choice.delta is not None else None
+        choice = choices[0]
+        finish = choice.get("finish_reason")
+        if finish is not None:
+            self.finish_reason = str_or_none(finish)
+        delta = choice.get("delta")
+        text = str_or_none(delta.get("content")) if delta is not None else None
         return StreamChunk(text=text, response_id=self.response_id) if text else None
 
     def final_chunk(self) -> StreamChunk:
         if self.finish_reason is None:
-            # The SDK ends quietly when the body ends without [DONE]; an answer with no
-            # finish_reason was cut short, and must not pass for a complete one.
+            # A body that ends (with or without [DONE]) before any finish_reason was cut
+            # short, and must not pass for a complete answer.
             raise UpstreamConnectionError(f"{PROVIDER}: stream ended without a finish_reason")
         extra = {} if self.usage is not None else {"usage_missing": True}  # server ignored include_usage
         return StreamChunk(
@@ -161,19 +185,34 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        params = request_params(request, max_tokens_field=self.max_tokens_field)
+        body = stream_body(request_params(request, max_tokens_field=self.max_tokens_field))
         state = StreamState()
         try:
-            chunks = await self._clients.get().chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True}
+            # As complete(), with stream=True: the SDK raises its status errors (body read) and
+            # otherwise returns the response unread; we decode the SSE frames instead of the SDK
+            # building a ChatCompletionChunk model per frame.
+            response = await self._clients.get().post(
+                "/chat/completions", body=body, cast_to=httpx2.Response, options=REQUEST_OPTIONS, stream=True
             )
-            async with chunks:  # closes the HTTP response if our consumer stops early
-                async for chunk in chunks:
-                    out = state.chunk_for(chunk)
-                    if out is not None:
-                        yield out
+            try:
+                events = aiter_events(response.aiter_bytes())
+                async for event in events:
+                    if event.data.startswith("[DONE]"):
+                        await drain(events)
+                        break
+                    if event.data:  # an event without data (not OpenAI's own) carries nothing
+                        out = state.chunk_for(chunk_of(event.data, response))
+                        if out is not None:
+                            yield out
+            except httpx2.TimeoutException as exc:
+                # As openai's own stream does: errors.classify tells a dropped connection (which
+                # openai's aiohttp transport reports as ConnectTimeout) from a timeout on APITimeoutError.
+                raise openai.APITimeoutError(request=response.request) from exc
+            finally:
+                await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
+            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
         yield final
 

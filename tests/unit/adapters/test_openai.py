@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from aiproxy.errors import UpstreamServerError
@@ -99,6 +101,27 @@ async def test_error_chunk_mid_stream(adapter, fake):
     fake.script(Behaviour.stream_error("server_error", after_frames=2))
     with pytest.raises(UpstreamServerError):
         await collect(adapter, chat())
+
+
+async def test_consumer_stopping_early_closes_the_upstream_stream(adapter, fake):
+    fake.script(Behaviour.ok(chunks=5, chunk_delay_s=0.05))
+    stream = adapter.stream(chat("a b c d e"))
+    first = await anext(stream)
+    assert first.text == "a"
+    await stream.aclose()  # what the gateway does when its own client goes away
+    for _ in range(100):
+        if fake.stats["disconnects"]:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.stats["disconnects"] == 1
+    assert fake.stats["streams_completed"] == 0
+
+
+async def test_stream_reads_the_body_to_its_end(adapter, fake):
+    fake.script(Behaviour.ok(chunks=2))
+    chunks = await collect(adapter, chat("one two"))
+    assert chunks[-1].usage == Usage(input_tokens=2, output_tokens=2)
+    assert fake.stats["streams_completed"] == 1
 
 
 async def test_list_models(adapter, fake):

@@ -13,7 +13,7 @@ from providers_app.adapters.types import Message, Usage
 
 from ..models import CompletionRecord
 from .cost import Prices
-from .recorder import record_submit
+from .recorder import RecordRow, record_submit
 from .types import Attempt, CallContext, CompletionInput
 
 ZERO = Decimal(0)
@@ -55,53 +55,64 @@ class Outcome:
     upstream_s: float = 0.0  # time spent waiting on providers, for the overhead metric
 
 
+# Labelled children looked up once per label values (metrics.Children): outcome_finish runs per request.
+_requests = metrics.Children(metrics.requests_total)  # model, provider, status
+_durations = metrics.Children(metrics.request_duration_seconds)  # model, provider
+_tokens = metrics.Children(metrics.tokens_used_total)  # model, provider, type
+_costs = metrics.Children(metrics.cost_total)  # model, provider
+
+
 def outcome_finish(o: Outcome) -> None:
     """Submit the record and update the metrics. Called exactly once per request."""
     p = o.prices
-    record = CompletionRecord(
-        created_at=o.started_at,
-        request_id=o.ctx.request_id,
-        client_id=o.ctx.client.id,
-        client_name=o.ctx.client.name,
-        interface=o.ctx.interface,
-        model=o.inp.model,
-        served_model=o.served_model,
-        provider=o.provider,
-        provider_key=o.provider_key,
-        status=o.status,
-        error_type=o.error_type,
-        http_status=o.http_status,
-        input_tokens=o.usage.input_tokens,
-        output_tokens=o.usage.output_tokens,
-        cache_read_tokens=o.usage.cache_read_tokens,
-        cache_write_tokens=o.usage.cache_write_tokens,
-        input_price_per_mtok=p.input if p else None,
-        output_price_per_mtok=p.output if p else None,
-        cache_read_price_per_mtok=p.cache_read if p else None,
-        cache_write_price_per_mtok=p.cache_write if p else None,
-        cost_usd=o.cost,
-        cost_saved_usd=o.cost_saved,
-        usage_estimated=o.usage_estimated,
-        latency_ms=round(o.latency_ms, 3),
-        ttft_ms=round(o.ttft_ms, 3) if o.ttft_ms is not None else None,
-        cached=o.cached,
-        stream=o.stream,
-        finish_reason=o.finish_reason or "",
-        attempts=[a.as_dict() for a in o.attempts],
+    usage = o.usage
+    ctx = o.ctx
+    record_submit(
+        RecordRow(
+            created_at=o.started_at,
+            request_id=ctx.request_id,
+            client_id=ctx.client.id,
+            client_name=ctx.client.name,
+            interface=ctx.interface,
+            model=o.inp.model,
+            served_model=o.served_model,
+            provider=o.provider,
+            provider_key=o.provider_key,
+            status=o.status,
+            error_type=o.error_type,
+            http_status=o.http_status,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            input_price_per_mtok=p.input if p else None,
+            output_price_per_mtok=p.output if p else None,
+            cache_read_price_per_mtok=p.cache_read if p else None,
+            cache_write_price_per_mtok=p.cache_write if p else None,
+            cost_usd=o.cost,
+            cost_saved_usd=o.cost_saved,
+            usage_estimated=o.usage_estimated,
+            latency_ms=round(o.latency_ms, 3),
+            ttft_ms=round(o.ttft_ms, 3) if o.ttft_ms is not None else None,
+            cached=o.cached,
+            stream=o.stream,
+            finish_reason=o.finish_reason or "",
+            attempts=[a.as_dict() for a in o.attempts],
+        )
     )
-    record_submit(record)
 
     model, provider = o.served_model or o.inp.model, o.provider or "none"
-    metrics.requests_total.labels(model=model, provider=provider, status=o.status).inc()
-    metrics.request_duration_seconds.labels(model=model, provider=provider).observe(o.latency_ms / 1000)
+    _requests.get(model, provider, o.status).inc()
+    _durations.get(model, provider).observe(o.latency_ms / 1000)
     metrics.overhead_seconds.observe(max(0.0, o.latency_ms / 1000 - o.upstream_s))
-    for kind, n in (
-        ("input", o.usage.input_tokens),
-        ("output", o.usage.output_tokens),
-        ("cache_read", o.usage.cache_read_tokens),
-        ("cache_write", o.usage.cache_write_tokens),
-    ):
-        if n:  # cache hits carry no tokens: nothing was used upstream
-            metrics.tokens_used_total.labels(model=model, provider=provider, type=kind).inc(n)
+    # Cache hits carry no tokens (nothing was used upstream): no series for zeros.
+    if usage.input_tokens:
+        _tokens.get(model, provider, "input").inc(usage.input_tokens)
+    if usage.output_tokens:
+        _tokens.get(model, provider, "output").inc(usage.output_tokens)
+    if usage.cache_read_tokens:
+        _tokens.get(model, provider, "cache_read").inc(usage.cache_read_tokens)
+    if usage.cache_write_tokens:
+        _tokens.get(model, provider, "cache_write").inc(usage.cache_write_tokens)
     if o.cost:
-        metrics.cost_total.labels(model=model, provider=provider).inc(float(o.cost))
+        _costs.get(model, provider).inc(float(o.cost))

@@ -12,11 +12,13 @@ from metrics_app import metrics
 from providers_app.adapters.types import Message, Usage
 
 from ..models import CompletionRecord
+from .catalog import catalog_has_model
 from .cost import Prices
 from .recorder import RecordRow, record_submit
 from .types import Attempt, CallContext, CompletionInput
 
 ZERO = Decimal(0)
+UNKNOWN_MODEL = "unknown"  # the metrics' model label for a model the catalog does not serve
 
 
 def estimate_tokens(text: str) -> int:
@@ -101,7 +103,10 @@ def outcome_finish(o: Outcome) -> None:
         )
     )
 
-    model, provider = o.served_model or o.inp.model, o.provider or "none"
+    # A model label only for models the gateway serves: the name a client sent for an unknown
+    # model would give every junk name its own series (unbounded cardinality).
+    model = o.served_model or (o.inp.model if catalog_has_model(o.inp.model) else UNKNOWN_MODEL)
+    provider = o.provider or "none"
     _requests.get(model, provider, o.status).inc()
     _durations.get(model, provider).observe(o.latency_ms / 1000)
     metrics.overhead_seconds.observe(max(0.0, o.latency_ms / 1000 - o.upstream_s))

@@ -153,6 +153,12 @@ async def catalog_get() -> Catalog:
     return await _cache.get()
 
 
+def catalog_has_model(name: str) -> bool:
+    """Whether the current snapshot serves this model name (no I/O; False before the first load)."""
+    current = _cache.current
+    return current is not None and name in current.models
+
+
 def catalog_invalidate() -> None:
     """Drop the snapshot; the next request reloads it (tests, admin actions)."""
     _cache.invalidate()

@@ -4,6 +4,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 
 from aiproxy.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
 from completions_app.services.catalog import catalog_invalidate
@@ -75,6 +76,23 @@ async def test_unknown_and_forbidden_models_are_refused_and_recorded(gw):
         ("error", "invalid_request_error", 400),
     ]
     assert gw.fake.requests == []
+
+
+async def test_unknown_model_names_share_one_metrics_label(gw):
+    """A client's junk model names must not each become a Prometheus series."""
+    for name in ("nope-1", "nope-2", "nope-3"):
+        with pytest.raises(ModelNotFound):
+            await completion_create(gw.inp(model=name), gw.ctx())
+    text = generate_latest(REGISTRY).decode()
+    assert "nope-" not in text
+    assert (
+        REGISTRY.get_sample_value(
+            "ai_proxy_requests_total", {"model": "unknown", "provider": "none", "status": "error"}
+        )
+        >= 3
+    )
+    await completion_create(gw.inp(model="gpt-mini"), gw.ctx())
+    assert 'ai_proxy_requests_total{model="gpt-mini",provider="oa",status="ok"}' in generate_latest(REGISTRY).decode()
 
 
 async def test_provider_400_is_returned_at_once_without_failover(gw):

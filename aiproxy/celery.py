@@ -1,4 +1,8 @@
-"""The Celery app: broker from CELERY_BROKER_URL, else REDIS_URL; eager when neither is set."""
+"""The Celery app: broker from CELERY_BROKER_URL, else REDIS_URL; eager when neither is set.
+
+Created on first use, not when Django starts: `celery -A aiproxy`, `aiproxy.celery_app`,
+or the first import of a `*.tasks` module (aiproxy/__init__.py).
+"""
 
 import os
 

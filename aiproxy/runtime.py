@@ -61,6 +61,23 @@ def metrics_exporter_start(port: int, host: str) -> None:
     start_http_server(port, addr=host, registry=registry)
 
 
+def http_config(grace_s: float) -> uvicorn.Config:
+    return uvicorn.Config(
+        "aiproxy.asgi:application",
+        loop="none",
+        lifespan="off",
+        http="httptools",
+        # No WebSocket routes: with "auto" uvicorn would import wsproto (and h11) at start
+        # only to hand upgrade requests to Django, which refuses them.
+        ws="none",
+        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
+        timeout_graceful_shutdown=int(grace_s),
+        log_level="warning",
+        server_header=False,
+        backlog=2048,
+    )
+
+
 async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, reuse_port: bool = False) -> int:
     from completions_app.grpc.server import grpc_server_create
     from completions_app.services.catalog import catalog_get
@@ -68,18 +85,7 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     from completions_app.services.redis_state import redis_close_all
     from completions_app.services.router import pool
 
-    config = uvicorn.Config(
-        "aiproxy.asgi:application",
-        loop="none",
-        lifespan="off",
-        http="httptools",
-        access_log=os.environ.get("ACCESS_LOG", "0") == "1",
-        timeout_graceful_shutdown=int(grace_s),
-        log_level="warning",
-        server_header=False,
-        backlog=2048,
-    )
-    http = _Server(config)
+    http = _Server(http_config(grace_s))
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)
     await grpc_server.start()
     sock = _http_socket(host, http_port, reuse_port)

@@ -23,14 +23,20 @@ from typing import Any
 __all__ = ["celery_app"]
 
 CELERY_MODULE = f"{__name__}.celery"
+# Whose tasks modules wait for the app: ours only (asyncio.tasks is a `*.tasks` module too).
+TASK_PACKAGES = frozenset({"aiproxy", "completions_app", "providers_app", "metrics_app"})
 
 
 class _CeleryAppBeforeTasks:
     """A meta path finder that finds nothing: it creates the Celery app the first time
-    a module named `*.tasks` is imported, then lets the normal finders load that module."""
+    a tasks module of ours (`<app>.tasks`) is imported, then lets the normal finders load that module."""
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname.endswith(".tasks") and CELERY_MODULE not in sys.modules:
+        if (
+            fullname.endswith(".tasks")
+            and fullname.partition(".")[0] in TASK_PACKAGES
+            and CELERY_MODULE not in sys.modules
+        ):
             importlib.import_module(CELERY_MODULE)
 
 

@@ -25,6 +25,8 @@ import time
 import uvicorn
 from django.conf import settings
 
+from .acceptor import Acceptor
+
 log = logging.getLogger("aiproxy.serve")
 
 
@@ -35,6 +37,24 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[no-untyped-def, override]
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for the sockets we bind, with our Acceptor in place of
+        loop.create_server (aiproxy/acceptor.py: uvloop's accepts starve under load)."""
+        if not sockets:
+            return await super().startup(sockets)
+        await self.lifespan.startup()
+        config, state = self.config, self.server_state
+        loop = asyncio.get_running_loop()
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        self.servers = [Acceptor(loop, sock, create_protocol) for sock in sockets]  # type: ignore[list-item]
+        self.started = True
+        return None
 
 
 def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

@@ -56,9 +56,9 @@ INSTALLED_APPS = [
     "metrics_app",
 ]
 
-# Admin and docs get Django's full middleware; the /v1 API runs with
-# API_MIDDLEWARE only (aiproxy/asgi.py), because every sync middleware is a
-# thread hop per request (STACK-NOTES.md).
+# Admin and docs get Django's full middleware; the /v1 API takes a direct ASGI
+# route with none (aiproxy/asgi.py): every sync middleware is a thread hop per
+# request (STACK-NOTES.md).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,7 +68,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-API_MIDDLEWARE: list[str] = []
 
 ROOT_URLCONF = "aiproxy.urls"
 ASGI_APPLICATION = "aiproxy.asgi.application"

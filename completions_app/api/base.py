@@ -23,7 +23,7 @@ class AsyncAPIView(AdrfAPIView):
         self.request = request
         self.headers = self.default_response_headers
         try:
-            # API_MIDDLEWARE has no CommonMiddleware: check Host against ALLOWED_HOSTS here.
+            # Under the site handler's middleware Host is checked already; checked here for the test client too.
             request._request.get_host()
             self.initial(request, *args, **kwargs)
             method = request.method.lower()

@@ -7,7 +7,6 @@ import math
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponseBase
-from rest_framework import exceptions as drf_exceptions
 
 from aiproxy.errors import GatewayError
 
@@ -26,6 +25,14 @@ _DRF_TYPES = {
 }
 
 
+class HttpError(Exception):
+    """An HTTP-level refusal that is not the service's (unknown path, wrong method)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict:
     # `param` and `code` make the body match OpenAI's error shape too, so the
     # openai SDK surfaces our errors as its own.
@@ -42,10 +49,9 @@ def error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
         headers["x-aiproxy-provider"] = exc.provider
     elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
         reply = JsonReply(error_body("invalid_request_error", "Bad request."), status=400, headers=headers)
-    elif isinstance(exc, drf_exceptions.APIException):
-        status = exc.status_code
-        body = error_body(_DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail))
-        reply = JsonReply(body, status=status, headers=headers)
+    elif isinstance(exc, HttpError):
+        reply = JsonReply(error_body(exc.code, exc.message), status=exc.status, headers=headers)
+        headers.update(exc.headers)
     else:
         log.error("unhandled error (request %s)", request_id, exc_info=exc)
         reply = JsonReply(error_body("internal_error", "Internal error."), status=500, headers=headers)
@@ -61,6 +67,12 @@ def error_response(exc: BaseException, request: HttpRequest | None = None) -> Ht
 
 
 def exception_handler(exc: Exception, context: dict) -> HttpResponseBase:
-    """DRF's EXCEPTION_HANDLER."""
+    """DRF's EXCEPTION_HANDLER (the DRF views: schema, test client). DRF is imported here
+    only: the direct route never loads it."""
+    from rest_framework import exceptions as drf_exceptions
+
+    if isinstance(exc, drf_exceptions.APIException):
+        status = exc.status_code
+        exc = HttpError(status, _DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail))
     request = context.get("request")
     return error_response(exc, getattr(request, "_request", request))

@@ -1,16 +1,16 @@
-"""The direct ASGI route for the two hot endpoints: POST /v1/chat/completions and /v1/complete.
+"""The direct ASGI route that serves every /v1 request.
 
 Django's handler builds an ASGIRequest (META dict, lazy streams, a spooled body file),
 resolves the URL, and goes through DRF's APIView (request wrapping, negotiation,
 finalize_response) before and after every call: ~20 % of the gateway's CPU per request in
-the c16 profile (bench/RESULTS.md). Here the same API calls (`chat_completions`,
-`complete`: parsing, auth, the completion service, rendering) run on a small request
-object read straight from the ASGI scope, and their replies are sent as ASGI messages.
-What Django did on the way is done here too: the Host header is checked against
-ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, and a client that disconnects
-cancels the call (and with it the upstream request or stream). Every other method and
-path, and the OpenAPI schema, still go through Django and the DRF views, which answer
-with the same replies.
+the c16 profile (bench/RESULTS.md), and DRF + drf-spectacular in every process's memory.
+Here the API calls (native.py, openai_compat.py: parsing, auth, the service, rendering)
+run on a small request object read straight from the ASGI scope, and their replies are sent
+as ASGI messages. What Django did on the way is done here too: the Host header is checked
+against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404
+and other methods a 405 (HEAD is GET without the body), and a client that disconnects
+cancels the call (and with it the upstream request or stream). The DRF views (views.py)
+wrap the same calls for the OpenAPI schema and Django's test client.
 """
 
 from __future__ import annotations
@@ -30,24 +30,46 @@ from django.http.request import split_domain_port, validate_host
 from aiproxy.errors import PayloadTooLarge
 
 from .common import ApiRequest
-from .errors import error_reply
-from .openai_compat import chat_completions
+from .errors import HttpError, error_reply
+from .native import complete, health, providers_status
+from .openai_compat import chat_completions, models_list
 from .parsing import request_id_for
 from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
-from .views import complete
 
 log = logging.getLogger(__name__)
 
 Call = Callable[[ApiRequest], Awaitable[Reply]]
-ROUTES: dict[str, Call] = {"/v1/chat/completions": chat_completions, "/v1/complete": complete}
+ROUTES: dict[str, dict[str, Call]] = {
+    "/v1/chat/completions": {"POST": chat_completions},
+    "/v1/complete": {"POST": complete},
+    "/v1/models": {"GET": models_list},
+    "/v1/health": {"GET": health},
+    "/v1/providers/status": {"GET": providers_status},
+}
 DEV_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's default with DEBUG on and no ALLOWED_HOSTS
 
 
-def route_for(scope: dict[str, Any]) -> Call | None:
-    """The call serving this scope on the direct route, or None (Django serves it)."""
-    if scope["method"] != "POST":
-        return None
-    return ROUTES.get(scope["path"])
+def route_for(scope: dict[str, Any]) -> Call:
+    """The call serving this scope: an API call, or one that answers 404 / 405."""
+    methods = ROUTES.get(scope["path"])
+    if methods is None:
+        return _not_found
+    method = scope["method"]
+    call = methods.get("GET" if method == "HEAD" else method)
+    return call if call is not None else _not_allowed(scope["method"], methods)
+
+
+async def _not_found(request: ApiRequest) -> Reply:
+    raise HttpError(404, "not_found_error", "No such endpoint.")
+
+
+def _not_allowed(method: str, methods: dict[str, Call]) -> Call:
+    allow = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
+
+    async def refuse(request: ApiRequest) -> Reply:
+        raise HttpError(405, "method_not_allowed", f"Method {method[:16]!r} not allowed.", {"Allow": allow})
+
+    return refuse
 
 
 class LiteRequest:
@@ -159,20 +181,21 @@ async def serve(call: Call, scope: dict[str, Any], receive: Any, send: Any) -> N
     body, over_limit = read
     task = asyncio.current_task()
     assert task is not None  # noqa: S101 - always inside the server's task
-    gone = asyncio.Event()
+    gone = False
 
     async def watch() -> None:
         # After the body, the next ASGI message is http.disconnect: the client went away
         # (or, once the answer is sent, the server says the cycle is over).
+        nonlocal gone
         await receive()
-        gone.set()
+        gone = True
         task.cancel()
 
     watcher = asyncio.ensure_future(watch()) if not over_limit else None
     try:
         await respond(call, scope, body, over_limit, send)
     except asyncio.CancelledError:
-        if not gone.is_set():
+        if not gone:
             raise  # not the client: the server is shutting down
         task.uncancel()
     finally:

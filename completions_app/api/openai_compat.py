@@ -1,16 +1,14 @@
 """OpenAI-compatible endpoints: /v1/chat/completions and /v1/models.
 
 Whatever provider serves the model, the answer is in OpenAI's shapes, so the
-official openai SDK works by changing base_url.
+official openai SDK works by changing base_url. No DRF here: these calls run on the
+direct ASGI route (fast_routes.py); views.py wraps them as DRF views for the schema.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
-
-from django.http import JsonResponse
-from drf_spectacular.utils import extend_schema
 
 from aiproxy.errors import InvalidRequest
 from completions_app.services.catalog import catalog_get
@@ -24,8 +22,6 @@ from completions_app.services.types import (
     StreamEvent,
 )
 
-from . import schemas
-from .base import AsyncAPIView as APIView
 from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .parsing import (
     json_body,
@@ -38,7 +34,7 @@ from .parsing import (
     stop_list,
     unknown_fields,
 )
-from .replies import JsonReply, Reply, django_response
+from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
 
 # Fields we act on, and fields we accept only at their default (we do not
@@ -162,28 +158,13 @@ async def chat_completions(request: ApiRequest) -> Reply:
     return JsonReply(openai_json(result), headers=result_headers(result))
 
 
-class ChatCompletionsView(APIView):
-    @extend_schema(
-        request=schemas.ChatCompletionRequest,
-        responses={200: schemas.ChatCompletionResponse, **dict.fromkeys(schemas.ERROR_STATUSES, schemas.ErrorResponse)},
-        summary="OpenAI-compatible chat completions (JSON or SSE)",
-    )
-    async def post(self, request: Any) -> Any:
-        return django_response(await chat_completions(request._request))
-
-
-class ModelsView(APIView):
-    @extend_schema(
-        responses={200: schemas.ModelList, 401: schemas.ErrorResponse}, summary="Models this client key may use"
-    )
-    async def get(self, request: Any) -> JsonResponse:
-        client = await authenticate(request._request)
-        catalog = await catalog_get()
-        data = [
-            {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name}
-            for name, m in sorted(catalog.models.items())
-            if client.allowed_models is None or name in client.allowed_models
-        ]
-        response = JsonResponse({"object": "list", "data": data})
-        response["x-request-id"] = request._request.aiproxy_request_id
-        return response
+async def models_list(request: ApiRequest) -> Reply:
+    """GET /v1/models: the models this client key may use."""
+    client = await authenticate(request)
+    catalog = await catalog_get()
+    data = [
+        {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name}
+        for name, m in sorted(catalog.models.items())
+        if client.allowed_models is None or name in client.allowed_models
+    ]
+    return JsonReply({"object": "list", "data": data}, headers={"x-request-id": request.aiproxy_request_id})  # type: ignore[attr-defined]

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from . import openai_compat, views
+from . import views
 
 urlpatterns = [
     path("complete", views.CompleteView.as_view(), name="complete"),
-    path("chat/completions", openai_compat.ChatCompletionsView.as_view(), name="chat-completions"),
-    path("models", openai_compat.ModelsView.as_view(), name="models"),
+    path("chat/completions", views.ChatCompletionsView.as_view(), name="chat-completions"),
+    path("models", views.ModelsView.as_view(), name="models"),
     path("health", views.HealthView.as_view(), name="health"),
     path("providers/status", views.ProviderStatusView.as_view(), name="providers-status"),
 ]

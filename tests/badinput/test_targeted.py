@@ -177,3 +177,20 @@ def test_hostile_bearer_tokens_are_401_fast(gateway, fake, token):
 def test_bearer_sql_did_not_touch_the_client_table(gateway):
     r = httpx.post(f"{gateway.url}/v1/complete", headers=AUTH, json={"model": "gpt-4o-mini", "prompt": "still ok"})
     assert r.status_code == 200  # the client key table is intact
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/v1/complete", 405), ("PUT", "/v1/chat/completions", 405), ("DELETE", "/v1/health", 405),
+    ("POST", "/v1/models", 405), ("GET", "/v1/nope", 404), ("POST", "/v1/complete/", 404),
+])  # fmt: skip
+def test_unknown_paths_and_wrong_methods_get_json_errors(gateway, fake, method, path, status):
+    r = httpx.request(method, f"{gateway.url}{path}", headers=AUTH, timeout=10)
+    _assert_clean_4xx(r, fake, status)
+    if status == 405:
+        assert r.headers["allow"] in ("POST", "GET, HEAD")
+
+
+def test_head_is_get_without_a_body(gateway):
+    r = httpx.head(f"{gateway.url}/v1/health", timeout=10)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-type"] == "application/json"

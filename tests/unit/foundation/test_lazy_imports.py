@@ -38,9 +38,24 @@ def test_serve_start_up_imports_no_celery_and_no_websocket_library():
         config = runtime.http_config(5)
         config.load()
         assert config.ws_protocol_class is None
-        DEFERRED = {"celery", "kombu", "billiard", "amqp", "wsproto"}
+        DEFERRED = {"celery", "kombu", "billiard", "amqp", "wsproto", "adrf"}  # (redis: pybreaker imports it)
         loaded = DEFERRED & {name.partition(".")[0] for name in sys.modules}
         assert not loaded, sorted(loaded)
+        # /v1 takes the direct route: DRF's views and the schema generator are for /api/schema/.
+        assert not {"rest_framework.views", "drf_spectacular.openapi"} & set(sys.modules)
+        """
+    )
+
+
+def test_the_asgi_module_imports_first_in_a_fresh_interpreter():
+    # What an ASGI server other than `serve` does (`uvicorn aiproxy.asgi:application`):
+    # nothing imported before it (asyncio.tasks is not one of our tasks modules).
+    run_fresh(
+        """
+        import os
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiproxy.settings")
+        import aiproxy.asgi
+        assert callable(aiproxy.asgi.application)
         """
     )
 

@@ -1,0 +1,127 @@
+"""Native API calls: POST /v1/complete, GET /v1/health, GET /v1/providers/status.
+
+Thin: parse, authenticate, call the service, reply. No DRF here: these run on the direct
+ASGI route (fast_routes.py); views.py wraps them as DRF views for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiproxy.errors import InvalidRequest
+from completions_app.services.completion import completion_create, completion_stream
+from completions_app.services.cost import cost_format
+from completions_app.services.status import health_check, provider_status_list
+from completions_app.services.types import (
+    CallContext,
+    CompletionInput,
+    CompletionResult,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+)
+from providers_app.adapters.types import Message
+
+from .common import ApiRequest, authenticate, result_headers, wants_cache
+from .parsing import (
+    json_body,
+    messages_list,
+    opt_bool,
+    opt_int,
+    opt_number,
+    opt_str,
+    req_str,
+    stop_list,
+    unknown_fields,
+)
+from .replies import JsonReply, Reply
+from .sse import open_stream, sse, sse_reply
+
+NATIVE_FIELDS = frozenset(
+    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "cache", "user"}
+)
+
+
+def native_input(data: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool]:
+    unknown_fields(data, NATIVE_FIELDS)
+    model = req_str(data, "model")
+    prompt = opt_str(data, "prompt", max_len=10_000_000)
+    if prompt is not None and data.get("messages") is not None:
+        raise InvalidRequest("Send either `prompt` or `messages`, not both.", field="prompt")
+    if prompt is not None:
+        if not prompt:
+            raise InvalidRequest("`prompt` is empty.", field="prompt")
+        messages: tuple[Message, ...] = (Message("user", prompt),)
+    else:
+        messages = messages_list(data)
+    inp = CompletionInput(
+        model=model,
+        messages=messages,
+        max_tokens=opt_int(data, "max_tokens"),
+        temperature=opt_number(data, "temperature"),
+        top_p=opt_number(data, "top_p"),
+        stop=stop_list(data),
+        user=opt_str(data, "user"),
+        cache=cache_allowed and opt_bool(data, "cache", True),
+    )
+    return inp, opt_bool(data, "stream", False)
+
+
+def usage_json(result: CompletionResult) -> dict[str, int]:
+    u = result.usage
+    return {
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+    }
+
+
+def native_json(result: CompletionResult) -> dict[str, Any]:
+    return {
+        "id": result.request_id,
+        "text": result.text,
+        "model": result.model,
+        "served_model": result.served_model,
+        "provider": result.provider,
+        "finish_reason": result.finish_reason,
+        "usage": usage_json(result),
+        "usage_estimated": result.usage_estimated,
+        # A string: JSON numbers are floats to most clients, and cost must stay exact.
+        "cost_usd": cost_format(result.cost_usd),
+        "cached": result.cached,
+        "latency_ms": round(result.latency_ms, 3),
+    }
+
+
+def _native_sse(event: StreamEvent) -> list[bytes]:
+    if isinstance(event, StreamDelta):
+        return [sse({"type": "delta", "text": event.text})]
+    if isinstance(event, StreamEnd):
+        return [sse({"type": "done", **native_json(event.result)})]
+    return []
+
+
+async def complete(request: ApiRequest) -> Reply:
+    """POST /v1/complete, for the direct ASGI route and the DRF view alike."""
+    client = await authenticate(request)
+    inp, stream = native_input(json_body(request), cache_allowed=wants_cache(request))
+    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="rest")  # type: ignore[attr-defined]
+    if stream:
+        events = completion_stream(inp, ctx)
+        start = await open_stream(events)
+        return sse_reply(start, events, _native_sse)
+    result = await completion_create(inp, ctx)
+    return JsonReply(native_json(result), headers=result_headers(result))
+
+
+async def health(request: ApiRequest) -> Reply:
+    """GET /v1/health: liveness and dependencies (no key needed)."""
+    data = await health_check()
+    return JsonReply(data, status=200 if data["status"] == "ok" else 503)
+
+
+async def providers_status(request: ApiRequest) -> Reply:
+    """GET /v1/providers/status: breakers and keys per provider."""
+    await authenticate(request)
+    return JsonReply({"providers": await provider_status_list()}, headers={"x-request-id": request.aiproxy_request_id})  # type: ignore[attr-defined]

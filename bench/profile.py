@@ -42,7 +42,7 @@ PACKAGES: tuple[tuple[str, str], ...] = (
     ("prometheus_client/", "prometheus_client"),
 )
 THREADS: tuple[tuple[str, str], ...] = (
-    ("RecordWriter._run", "audit record writer thread (Django ORM bulk_create on SQLite)"),
+    ("RecordWriter._run", "audit record writer thread (prepared INSERT per batch, executemany)"),
     ("concurrent/futures/thread.py", "sync_to_async worker threads (thread hops)"),
     ("prometheus_client/exposition.py", "metrics exporter thread"),
     ("grpc", "gRPC threads"),

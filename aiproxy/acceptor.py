@@ -6,6 +6,11 @@ second at 512 in flight, so the first request of a new connection waited up to t
 benchmark window (wrk: p99 8–21 s for a p50 of ~1 s; bench/RESULTS.md). An Acceptor
 watches the listening socket with add_reader and accepts every pending connection each
 time it is readable, handing each to the loop as uvicorn's protocol would get it.
+
+Past a high-water mark of requests in flight (`busy()`, ACCEPT_HIGH_WATER) it stops
+accepting and looks again every ACCEPT_RECHECK_S: new connections then wait in the
+kernel's listen queue instead of in this process's memory, and the requests already
+admitted keep their pace. Connections already open are not affected.
 """
 
 from __future__ import annotations
@@ -20,21 +25,31 @@ log = logging.getLogger(__name__)
 
 MAX_PER_WAKEUP = 1024  # accepts per readable event: a flood cannot hold the loop for long
 EMFILE_PAUSE_S = 0.1  # out of file descriptors: stop accepting briefly instead of spinning
+ACCEPT_RECHECK_S = 0.05  # while busy: how often to look whether accepting may resume
 
 
 class Acceptor:
     """A stand-in for the asyncio.Server uvicorn would create: close() and wait_closed()."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol_factory: Callable[[], asyncio.Protocol],
+        *,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
-        self._loop, self._sock, self._factory = loop, sock, protocol_factory
+        self._loop, self._sock, self._factory, self._busy = loop, sock, protocol_factory, busy
         self._opening: set[asyncio.Task] = set()
         self._closed = False
+        self.paused = False
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._accept_pending)
 
     def _accept_pending(self) -> None:
+        if self._busy is not None and self._busy():
+            self._pause(ACCEPT_RECHECK_S)
+            return
         for _ in range(MAX_PER_WAKEUP):
             try:
                 conn, _addr = self._sock.accept()
@@ -42,8 +57,7 @@ class Acceptor:
                 return
             except OSError as exc:  # EMFILE / ENFILE / ENOBUFS: the level-triggered reader would spin
                 log.error("accept failed (%s); pausing accepts for %.1fs", exc.strerror, EMFILE_PAUSE_S)
-                self._loop.remove_reader(self._sock.fileno())
-                self._loop.call_later(EMFILE_PAUSE_S, self._resume)
+                self._pause(EMFILE_PAUSE_S)
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the loop's own server does
@@ -56,9 +70,19 @@ class Acceptor:
         if not task.cancelled() and task.exception() is not None:
             log.debug("connection could not be set up: %r", task.exception())
 
+    def _pause(self, seconds: float) -> None:
+        self.paused = True
+        self._loop.remove_reader(self._sock.fileno())
+        self._loop.call_later(seconds, self._resume)
+
     def _resume(self) -> None:
-        if not self._closed:
-            self._loop.add_reader(self._sock.fileno(), self._accept_pending)
+        if self._closed:
+            return
+        if self._busy is not None and self._busy():
+            self._loop.call_later(ACCEPT_RECHECK_S, self._resume)
+            return
+        self.paused = False
+        self._loop.add_reader(self._sock.fileno(), self._accept_pending)
 
     def close(self) -> None:
         if not self._closed:

@@ -52,7 +52,14 @@ class _Server(uvicorn.Server):
                 config=config, server_state=state, app_state=self.lifespan.state, _loop=_loop
             )
 
-        self.servers = [Acceptor(loop, sock, create_protocol) for sock in sockets]  # type: ignore[list-item]
+        from aiproxy.asgi import InFlight  # loaded by config.load() already
+
+        high_water = settings.ACCEPT_HIGH_WATER
+
+        def busy() -> bool:
+            return 0 < high_water <= InFlight.count
+
+        self.servers = [Acceptor(loop, sock, create_protocol, busy=busy) for sock in sockets]  # type: ignore[list-item]
         self.started = True
         return None
 

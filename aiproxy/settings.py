@@ -149,6 +149,9 @@ CATALOG_TTL_S = env.float("CATALOG_TTL_S", default=5)
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=1_048_576)
 SHUTDOWN_GRACE_S = env.float("SHUTDOWN_GRACE_S", default=30)
 MAX_IN_FLIGHT = env.int("MAX_IN_FLIGHT", default=0)  # API requests per process; 0 = no limit
+# Past this many API requests in flight a process stops accepting new connections (they wait
+# in the kernel's listen queue, not in memory); 0 = always accept. aiproxy/acceptor.py.
+ACCEPT_HIGH_WATER = env.int("ACCEPT_HIGH_WATER", default=2048)
 DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
 RECORD_QUEUE_MAX = env.int("RECORD_QUEUE_MAX", default=100_000)
 RECORD_BATCH_SIZE = env.int("RECORD_BATCH_SIZE", default=500)

@@ -77,3 +77,30 @@ def test_a_busy_loop_accepts_every_pending_connection():
     # Every connection was accepted while the loop was busy, and none after close().
     # (The starvation of uvloop's own server is a load effect: bench/accept_queue.py.)
     assert made == CONNECTIONS, (made, round(waited, 2))
+
+
+async def pause_while_busy() -> tuple[int, int, bool]:
+    loop = asyncio.get_running_loop()
+    sock = listening_socket()
+    state = {"busy": True}
+    acceptor = Acceptor(loop, sock, Counting, busy=lambda: state["busy"])
+    clients = [socket.create_connection(sock.getsockname()) for _ in range(5)]
+    await asyncio.sleep(0.3)
+    while_busy, paused = Counting.made, acceptor.paused
+    state["busy"] = False  # in flight fell below the mark: accepting resumes by itself
+    deadline = time.monotonic() + 5
+    while Counting.made < 5 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    acceptor.close()
+    await acceptor.wait_closed()
+    for c in clients:
+        c.close()
+    sock.close()
+    return while_busy, Counting.made, paused
+
+
+def test_past_the_high_water_mark_new_connections_wait_in_the_kernel_queue():
+    Counting.made = 0
+    while_busy, after, paused = uvloop.run(pause_while_busy())
+    assert (while_busy, paused) == (0, True)
+    assert after == 5

@@ -39,10 +39,9 @@ class _Server(uvicorn.Server):
         yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's startup for the sockets we bind, with our Acceptor in place of
-        loop.create_server (aiproxy/acceptor.py: uvloop's accepts starve under load)."""
-        if not sockets:
-            return await super().startup(sockets)
+        """uvicorn's startup for the sockets `serve` binds (always given), with our Acceptor in
+        place of loop.create_server (aiproxy/acceptor.py: uvloop's accepts starve under load)."""
+        assert sockets  # noqa: S101 - serve() passes its bound socket
         await self.lifespan.startup()
         config, state = self.config, self.server_state
         loop = asyncio.get_running_loop()
@@ -61,7 +60,7 @@ class _Server(uvicorn.Server):
 
         self.servers = [Acceptor(loop, sock, create_protocol, busy=busy) for sock in sockets]  # type: ignore[list-item]
         self.started = True
-        return None
+        return
 
 
 def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

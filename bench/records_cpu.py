@@ -342,18 +342,15 @@ def main() -> None:
     for _ in range(ARGS.reps):
         for kind in ("old", "new"):
             results.setdefault(f"{kind} loop", []).append(measure_loop(kind, os_))
-            wall, cpu, server = measure_write(kind, os_)
-            check(ARGS.n)
-            reset()
-            results.setdefault(f"{kind} write wall", []).append(wall)
-            results.setdefault(f"{kind} write cpu", []).append(cpu)
-            results.setdefault(f"{kind} write server", []).append(server)
-            wall, cpu, writer_cpu = measure_both(kind, os_)
-            check(ARGS.n)
-            reset()
-            results.setdefault(f"{kind} both wall", []).append(wall)
-            results.setdefault(f"{kind} both loop cpu", []).append(cpu)
-            results.setdefault(f"{kind} both writer cpu", []).append(writer_cpu)
+            for measure, names in (
+                (measure_write, ("write wall", "write cpu", "write server")),
+                (measure_both, ("both wall", "both loop cpu", "both writer cpu")),
+            ):
+                values = measure(kind, os_)
+                check(ARGS.n)
+                reset()
+                for name, value in zip(names, values, strict=True):
+                    results.setdefault(f"{kind} {name}", []).append(value)
 
     db = f"PostgreSQL {connection.pg_version}" if connection.vendor == "postgresql" else "SQLite"
     print(f"{db}, n={ARGS.n} records, batch {ARGS.batch}, reps={ARGS.reps}: median | every repetition")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from email.header import Header
@@ -35,8 +34,6 @@ from .native import complete, health, providers_status
 from .openai_compat import chat_completions, models_list
 from .parsing import request_id_for
 from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
-
-log = logging.getLogger(__name__)
 
 Call = Callable[[ApiRequest], Awaitable[Reply]]
 ROUTES: dict[str, dict[str, Call]] = {

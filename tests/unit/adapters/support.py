@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from providers_app.adapters.anthropic import AnthropicAdapter
@@ -9,6 +10,7 @@ from providers_app.adapters.base import ProviderAdapter
 from providers_app.adapters.ollama import OllamaAdapter
 from providers_app.adapters.openai import OpenAIAdapter
 from providers_app.adapters.types import ChatRequest, Message, StreamChunk
+from tests.fakes.behaviour import Behaviour
 from tests.fakes.server import FakeUpstream
 
 API_KEY = "sk-test-SECRETKEY-0123456789abcdef"
@@ -55,3 +57,18 @@ async def collect_into(received: list[StreamChunk], adapter: ProviderAdapter, re
     """Like collect(), but what arrived before an error stays in `received`."""
     async for chunk in adapter.stream(request):
         received.append(chunk)
+
+
+async def assert_early_stop_closes_the_upstream(adapter: ProviderAdapter, fake: FakeUpstream) -> None:
+    """The consumer stops after the first chunk: the upstream stream must be closed, not read on."""
+    fake.script(Behaviour.ok(chunks=5, chunk_delay_s=0.05))
+    stream = adapter.stream(chat("a b c d e"))
+    first = await anext(stream)
+    assert first.text == "a"
+    await stream.aclose()  # what the gateway does when its own client goes away
+    for _ in range(100):
+        if fake.stats["disconnects"]:
+            break
+        await asyncio.sleep(0.02)
+    assert fake.stats["disconnects"] == 1
+    assert fake.stats["streams_completed"] == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from aiproxy.errors import UpstreamServerError
@@ -11,7 +9,7 @@ from providers_app.adapters.openai import OpenAIAdapter, max_tokens_field_for
 from providers_app.adapters.types import ChatRequest, Message, Usage
 from tests.fakes.behaviour import Behaviour
 
-from .support import API_KEY, chat, collect
+from .support import API_KEY, assert_early_stop_closes_the_upstream, chat, collect
 
 TRANSPORTS = ["aiohttp", "httpx"]
 
@@ -104,17 +102,7 @@ async def test_error_chunk_mid_stream(adapter, fake):
 
 
 async def test_consumer_stopping_early_closes_the_upstream_stream(adapter, fake):
-    fake.script(Behaviour.ok(chunks=5, chunk_delay_s=0.05))
-    stream = adapter.stream(chat("a b c d e"))
-    first = await anext(stream)
-    assert first.text == "a"
-    await stream.aclose()  # what the gateway does when its own client goes away
-    for _ in range(100):
-        if fake.stats["disconnects"]:
-            break
-        await asyncio.sleep(0.02)
-    assert fake.stats["disconnects"] == 1
-    assert fake.stats["streams_completed"] == 0
+    await assert_early_stop_closes_the_upstream(adapter, fake)
 
 
 async def test_stream_reads_the_body_to_its_end(adapter, fake):

@@ -81,8 +81,10 @@ def _header(argv: list[str], plan: Plan, started: datetime, fd_limit: int) -> li
         "and each case shows how much CPU other processes used meanwhile.",
         f"- Pinning: {'gateway on core ' + GATEWAY_CORES + '; load generator, fake upstream and py-spy on core ' + LOAD_CORES if pinned else 'none (taskset missing or 1 core)'} (`taskset`).",
         f"- Windows: {plan.seconds:g} s per run ({plan.long_seconds:g} s for the 500 req/s case) after a {plan.warmup_s:g} s warm-up; fd limit {fd_limit}.",
-        "- Gateway: `manage.py serve` (one worker, DEBUG=0, SQLite, in-process cache and breakers, no Redis), "
-        "OpenAI-compatible `POST /v1/chat/completions` for a model of the openai-kind provider pointing at the fake.",
+        "- Gateway: `manage.py serve` (one worker unless the case says 2, DEBUG=0, SQLite, in-process cache and "
+        "breakers, no Redis), OpenAI-compatible `POST /v1/chat/completions` for a model of the openai-kind provider "
+        "pointing at the fake; on the default upstream transport (`direct`), and for the `_sdk` cases on "
+        "`UPSTREAM_TRANSPORT=aiohttp` (the SDK's whole request path).",
         "- Fake upstream: `python -m tests.fakes.server` (aiohttp + uvloop), OpenAI wire format; one process per latency.",
         "- Load: wrk 4.1 (Debian) with bench/bench.lua for closed loop; bench/openloop.py (aiohttp, constant rate, "
         "latency from each request's scheduled time) for the 500 req/s case.",

@@ -5,8 +5,9 @@ Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads an
 writes come as `cache_read_input_tokens` / `cache_creation_input_tokens`. They map 1:1 to
 Usage.input_tokens / cache_read_tokens / cache_write_tokens (see openai.py for the other side).
 Auth: anthropic 2.x sends the key as `Authorization: Bearer`, plus `anthropic-version`.
-Both calls go through the SDK client's own `post()` with the prebuilt body and take the raw
-HTTP response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
+Both calls go through the SDK client's own `post()` with the prebuilt body (or, on the direct
+transport, send it with the URL and headers the SDK built: direct.py) and take the raw HTTP
+response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
 from .sse_decode import aiter_events, drain
-from .transport import DEFAULT_TRANSPORT, check_transport
+from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
@@ -181,6 +182,7 @@ class StreamState:
 # --- transport ---------------------------------------------------------------------------
 class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
     kind = "anthropic"
+    request_options = REQUEST_OPTIONS
 
     def __init__(
         self,
@@ -193,19 +195,17 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
         self.default_max_tokens = default_max_tokens
-        self.transport = check_transport(transport)
+        self._set_transport(transport)
 
-    def _make_client(self) -> anthropic.AsyncAnthropic:
-        return anthropic.AsyncAnthropic(**self._sdk_kwargs(anthropic.DefaultAioHttpClient, self.transport))
+    def _make_client(self, http_client: Any = None) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(**self._sdk_kwargs(anthropic.DefaultAioHttpClient, http_client))
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, default_max_tokens=self.default_max_tokens)
         try:
             # The SDK's own request path (auth, anthropic-version, base URL, timeouts, error classes,
             # transport) without `create`'s response models: see OpenAIAdapter.complete.
-            response = await self._clients.get().post(
-                "/v1/messages", body=request_body(params), cast_to=httpx2.Response, options=REQUEST_OPTIONS
-            )
+            response = await self._post("/v1/messages", request_body(params))
             return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
@@ -218,9 +218,7 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
             # As complete(), with stream=True: the SDK raises its status errors (body read) and
             # otherwise returns the response unread; we decode the SSE frames instead of the SDK
             # building an event model per frame.
-            response = await self._clients.get().post(
-                "/v1/messages", body=body, cast_to=httpx2.Response, options=REQUEST_OPTIONS, stream=True
-            )
+            response = await self._post("/v1/messages", body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:

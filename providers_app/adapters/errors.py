@@ -21,6 +21,7 @@ whose module is already loaded, so the checks look up `sys.modules`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import sys
@@ -160,15 +161,28 @@ def _aiohttp_connection_failure(exc: BaseException) -> bool:
     return False
 
 
-def _from_sdk_status(exc: Any, provider: str, api_key: str | None) -> UpstreamError:
-    """From an anthropic / openai APIStatusError."""
-    kind, msg = _body_error(exc.body)
-    status = exc.status_code
+class StatusError(Exception):
+    """An error status from the upstream, read by the direct transport (direct.py): what the
+    SDKs' APIStatusError carries, without building one."""
+
+    def __init__(self, status: int, headers: Any, content: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status_code = status
+        self.headers = headers
+        try:
+            self.body: object = json.loads(content)
+        except ValueError:
+            self.body = content.decode("utf-8", "replace")
+
+
+def _from_status(status: int, headers: Any, body: object, provider: str, api_key: str | None) -> UpstreamError:
+    """From an HTTP error status, its headers and its decoded body (JSON, else text)."""
+    kind, msg = _body_error(body)
     if status < 400:
         # An `error` event inside a 200 stream: the body's type stands in for the status.
         mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
         return error_for_status(mapped, _describe(provider, None, msg, kind or "stream error", api_key))
-    retry_after = parse_retry_after(exc.response.headers) if status == 429 else None
+    retry_after = parse_retry_after(headers) if status == 429 else None
     return error_for_status(status, _describe(provider, status, msg, kind or "error", api_key), retry_after=retry_after)
 
 
@@ -176,8 +190,10 @@ def classify(exc: BaseException, *, provider: str, api_key: str | None) -> Upstr
     """Map any exception raised while talking to a provider to an UpstreamError."""
     if isinstance(exc, UpstreamError):
         return exc
+    if isinstance(exc, StatusError):
+        return _from_status(exc.status_code, exc.headers, exc.body, provider, api_key)
     if isinstance(exc, _loaded("APIStatusError", *_SDKS)):
-        return _from_sdk_status(exc, provider, api_key)
+        return _from_status(exc.status_code, exc.response.headers, exc.body, provider, api_key)
     if isinstance(exc, _loaded("APIResponseValidationError", *_SDKS)):
         return UpstreamMalformedResponse(f"{provider}: response did not match the expected schema")
     if isinstance(exc, _loaded("APITimeoutError", *_SDKS)):

@@ -87,7 +87,7 @@ class StreamState:
 class OllamaAdapter(ClientAdapter[ollama.AsyncClient]):
     kind = "ollama"
 
-    def _make_client(self) -> ollama.AsyncClient:
+    def _make_client(self, http_client: Any = None) -> ollama.AsyncClient:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
         return ollama.AsyncClient(
             host=self.base_url or "http://localhost:11434",

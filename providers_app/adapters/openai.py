@@ -10,8 +10,9 @@ every provider):
   Usage.cache_read_tokens / cache_write_tokens carry the rest.
 
 Streams send `stream_options={"include_usage": true}` so the last chunk carries usage.
-Both calls go through the SDK client's own `post()` with the prebuilt body and take the raw
-HTTP response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
+Both calls go through the SDK client's own `post()` with the prebuilt body (or, on the direct
+transport, send it with the URL and headers the SDK built: direct.py) and take the raw HTTP
+response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
 from .sse_decode import aiter_events, drain
-from .transport import DEFAULT_TRANSPORT, check_transport
+from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "openai"
@@ -153,6 +154,7 @@ class StreamState:
 # --- transport ---------------------------------------------------------------------------
 class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
     kind = "openai"
+    request_options = REQUEST_OPTIONS
 
     def __init__(
         self,
@@ -164,21 +166,20 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
         max_tokens_field: str | None = None,
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-        self.transport = check_transport(transport)
+        self._set_transport(transport)
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
 
-    def _make_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(**self._sdk_kwargs(openai.DefaultAioHttpClient, self.transport))
+    def _make_client(self, http_client: Any = None) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(**self._sdk_kwargs(openai.DefaultAioHttpClient, http_client))
 
     async def complete(self, request: ChatRequest) -> Completion:
         params = request_params(request, max_tokens_field=self.max_tokens_field)
         try:
-            # The SDK's own request path (auth, base URL, timeouts, error classes, transport), minus
-            # `create`'s walk of the params' type annotations and its response models: the body is
-            # already plain JSON, and cast_to=httpx2.Response returns the read response as is.
-            response = await self._clients.get().post(
-                "/chat/completions", body=params, cast_to=httpx2.Response, options=REQUEST_OPTIONS
-            )
+            # The SDK's own request path (auth, base URL, timeouts, error classes, transport; on the
+            # direct transport its URL and headers: direct.py), minus `create`'s walk of the params'
+            # type annotations and its response models: the body is already plain JSON, and the
+            # read response comes back as is.
+            response = await self._post("/chat/completions", params)
             return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
@@ -191,9 +192,7 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
             # As complete(), with stream=True: the SDK raises its status errors (body read) and
             # otherwise returns the response unread; we decode the SSE frames instead of the SDK
             # building a ChatCompletionChunk model per frame.
-            response = await self._clients.get().post(
-                "/chat/completions", body=body, cast_to=httpx2.Response, options=REQUEST_OPTIONS, stream=True
-            )
+            response = await self._post("/chat/completions", body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import ProviderAdapter
+from .transport import DEFAULT_TRANSPORT
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,14 @@ class LazyAdapters(Mapping[str, type[ProviderAdapter]]):
 
 
 ADAPTERS: Mapping[str, type[ProviderAdapter]] = LazyAdapters(ADAPTER_PATHS)
+SDK_KINDS = ("anthropic", "openai")  # the kinds on UPSTREAM_TRANSPORT (ollama's SDK has only httpx)
 
 
-def _default_max_tokens(fallback: int) -> int:
+def _setting(name: str, fallback: Any) -> Any:
     from django.conf import settings  # imported late: adapters must work without Django set up
 
     try:
-        return int(getattr(settings, "DEFAULT_MAX_TOKENS", fallback))
+        return getattr(settings, name, fallback)
     except Exception:  # settings not configured (scripts, benchmarks)
         return fallback
 
@@ -63,9 +65,11 @@ def adapter_create(*, kind: str, base_url: str | None, api_key: str | None, time
         raise ValueError(f"unknown provider kind {kind!r}; expected one of {sorted(ADAPTERS)}")
     cls = ADAPTERS[kind]
     extra: dict[str, Any] = {}
+    if kind in SDK_KINDS:
+        extra["transport"] = _setting("UPSTREAM_TRANSPORT", DEFAULT_TRANSPORT)
     if kind == "anthropic":
         fallback = importlib.import_module(cls.__module__).DEFAULT_MAX_TOKENS
-        extra["default_max_tokens"] = _default_max_tokens(fallback)
+        extra["default_max_tokens"] = int(_setting("DEFAULT_MAX_TOKENS", fallback))
     return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s, **extra)
 
 

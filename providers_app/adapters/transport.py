@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     import httpx2
 
-TRANSPORTS = ("aiohttp", "httpx")
-DEFAULT_TRANSPORT = "aiohttp"  # faster per call: bench/TRANSPORT.md
+# aiohttp / httpx: the SDK's whole request path, on its aiohttp or its default httpx2 client.
+# direct: the SDK builds URL and headers once, the gateway's aiohttp session sends (direct.py).
+TRANSPORTS = ("aiohttp", "httpx", "direct")
+# direct: ~3x less gateway CPU per request than aiohttp (bench/RESULTS.md, step 10), which in
+# turn is faster than httpx (bench/TRANSPORT.md).
+DEFAULT_TRANSPORT = "direct"
 CONNECT_TIMEOUT_CAP_S = 10.0
 
 T = TypeVar("T")

@@ -15,12 +15,14 @@ from tests.fakes.server import FakeUpstream
 
 API_KEY = "sk-test-SECRETKEY-0123456789abcdef"
 
-# (provider, transport): the SDK-based adapters run on both transports, ollama has only httpx.
+# (provider, transport): the SDK-based adapters run on all three transports, ollama has only httpx.
 ADAPTER_CASES = [
     ("anthropic", "aiohttp"),
     ("anthropic", "httpx"),
+    ("anthropic", "direct"),
     ("openai", "aiohttp"),
     ("openai", "httpx"),
+    ("openai", "direct"),
     ("ollama", "httpx"),
 ]
 

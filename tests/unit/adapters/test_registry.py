@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,8 @@ from providers_app.adapters.registry import ADAPTERS, ClientPool, adapter_create
 from tests.fakes.server import FakeUpstreamThread
 
 from .support import API_KEY, chat
+
+REPO = Path(__file__).resolve().parents[3]
 
 CONFIG = {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": API_KEY, "timeout_s": 5.0}
 
@@ -57,6 +60,24 @@ def test_anthropic_default_max_tokens_from_settings(settings):
     assert adapter.default_max_tokens == 333
 
 
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_upstream_transport_from_settings(settings, kind):
+    settings.UPSTREAM_TRANSPORT = "direct"
+    assert adapter_create(kind=kind, base_url=None, api_key="k", timeout_s=3).transport == "direct"
+    settings.UPSTREAM_TRANSPORT = "httpx"
+    assert adapter_create(kind=kind, base_url=None, api_key="k", timeout_s=3).transport == "httpx"
+
+
+def test_an_unknown_upstream_transport_stops_the_settings_with_a_clear_error():
+    env = {**os.environ, "UPSTREAM_TRANSPORT": "carrier-pigeon", "DJANGO_SETTINGS_MODULE": "aiproxy.settings"}
+    code = "import django; django.setup()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )  # noqa: S603
+    assert result.returncode != 0
+    assert "UPSTREAM_TRANSPORT='carrier-pigeon'; expected one of aiohttp, httpx, direct" in result.stderr
+
+
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown provider kind"):
         adapter_create(kind="bard", base_url=None, api_key=None, timeout_s=1)
@@ -76,16 +97,16 @@ async def test_pool_replaces_and_closes_on_config_change(fake):
     pool = ClientPool(retire_grace_s=0)
     config = {**CONFIG, "base_url": fake.openai_base_url}
     old = pool.get("key-1", **config)
-    await old.complete(chat())  # so it holds a live SDK client
-    assert old._clients._client is not None
+    await old.complete(chat())  # so it holds live connections
+    assert _loop_bound(old) is not None
 
     new = pool.get("key-1", **{**config, "api_key": "sk-rotated-key-000000"})
     assert new is not old
     for _ in range(50):
-        if old._clients._client is None:
+        if _loop_bound(old) is None:
             break
         await asyncio.sleep(0.01)
-    assert old._clients._client is None  # closed
+    assert _loop_bound(old) is None  # closed
     assert pool.get("key-1", **{**config, "timeout_s": 9.0}) is not new
     await pool.aclose_all()
 
@@ -108,8 +129,15 @@ def _adapters_for(fake) -> list:
     return [
         AnthropicAdapter(base_url=fake.anthropic_base_url, api_key=API_KEY, timeout_s=5),
         OpenAIAdapter(base_url=fake.openai_base_url, api_key=API_KEY, timeout_s=5),
+        AnthropicAdapter(base_url=fake.anthropic_base_url, api_key=API_KEY, timeout_s=5, transport="direct"),
+        OpenAIAdapter(base_url=fake.openai_base_url, api_key=API_KEY, timeout_s=5, transport="direct"),
         OllamaAdapter(base_url=fake.ollama_base_url, api_key=None, timeout_s=5),
     ]
+
+
+def _loop_bound(adapter) -> object:
+    """What holds the adapter's connections: its SDK client, or on `direct` its aiohttp session."""
+    return adapter._direct._sessions._client if adapter._direct is not None else adapter._clients._client
 
 
 def test_adapter_works_in_one_loop_per_call():
@@ -126,7 +154,7 @@ def test_adapter_works_in_one_loop_per_call():
         for _ in range(2):
             for adapter in adapters:
                 assert asyncio.run(use_and_close(adapter)) == "same answer twice"
-        assert len(fake.requests) == 6
+        assert len(fake.requests) == 2 * len(adapters)
 
 
 async def test_adapter_moves_to_another_running_loop():
@@ -137,8 +165,8 @@ async def test_adapter_moves_to_another_running_loop():
         for adapter in adapters:
             first = asyncio.run_coroutine_threadsafe(adapter.complete(chat("from the thread")), fake.loop)
             assert first.result(timeout=10).text == "from the thread"
-            old_client = adapter._clients._client
+            old_client = _loop_bound(adapter)
             assert (await adapter.complete(chat("from here"))).text == "from here"
-            assert adapter._clients._client is not old_client
+            assert _loop_bound(adapter) is not old_client
             await adapter.aclose()
         await asyncio.sleep(0.1)  # let the other loop finish closing the old clients

@@ -22,11 +22,10 @@ from aiproxy.errors import (
     UpstreamServerError,
 )
 from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.transport import TRANSPORTS
 from providers_app.adapters.types import Usage
 
 from .support import API_KEY, build_adapter, chat, collect
-
-TRANSPORTS = ["aiohttp", "httpx"]
 
 
 class RawUpstream:

@@ -12,31 +12,43 @@ response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
-
-import anthropic
-import httpx2
-from anthropic._base_client import make_request_options
-from anthropic.lib._tracing import messages_create_request_attributes
+from typing import TYPE_CHECKING, Any
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
+from .errors import StatusError
 from .sse_decode import aiter_events, drain
 from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
+if TYPE_CHECKING:
+    import anthropic
+
 PROVIDER = "anthropic"
-# What `messages.create` passes besides the body (its tracing span; no extra headers).
-REQUEST_OPTIONS = make_request_options(
-    span_name="anthropic.messages.create",
-    span_route="/v1/messages",
-    span_attributes=messages_create_request_attributes,
-)
+
+
+@functools.cache
+def request_options() -> dict[str, Any]:
+    """What `messages.create` passes besides the body (its tracing span; no extra headers).
+    Built on first use: a `serve` process on the direct transport never loads the SDK."""
+    from anthropic._base_client import make_request_options
+    from anthropic.lib._tracing import messages_create_request_attributes
+
+    return dict(
+        make_request_options(
+            span_name="anthropic.messages.create",
+            span_route="/v1/messages",
+            span_attributes=messages_create_request_attributes,
+        )
+    )
+
+
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when neither request nor settings say
 
 FINISH_REASONS = {
@@ -124,14 +136,10 @@ def request_body(params: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def stream_error(data: str, response: httpx2.Response) -> anthropic.APIStatusError:
-    """An `event: error` frame inside a 200 stream, as the SDK's stream raises it: errors.classify
-    maps its body's `error.type` (e.g. overloaded_error -> 529)."""
-    try:
-        body: Any = json.loads(data)
-    except ValueError:
-        body = data
-    return anthropic.APIStatusError("error event in the stream", response=response, body=body)
+def stream_error(data: str) -> StatusError:
+    """An `event: error` frame inside a 200 stream (where the SDK's stream raises APIStatusError):
+    errors.classify maps its body's `error.type` (e.g. overloaded_error -> 529)."""
+    return StatusError.of_content(200, None, data)
 
 
 @dataclass
@@ -180,9 +188,9 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
+class AnthropicAdapter(ClientAdapter["anthropic.AsyncAnthropic"]):
     kind = "anthropic"
-    request_options = REQUEST_OPTIONS
+    chat_path = "/v1/messages"
 
     def __init__(
         self,
@@ -197,7 +205,13 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
         self.default_max_tokens = default_max_tokens
         self._set_transport(transport)
 
+    @property
+    def request_options(self) -> dict[str, Any]:  # type: ignore[override]
+        return request_options()
+
     def _make_client(self, http_client: Any = None) -> anthropic.AsyncAnthropic:
+        import anthropic  # here: a `serve` process on the direct transport never loads the SDK (capture.py)
+
         return anthropic.AsyncAnthropic(**self._sdk_kwargs(anthropic.DefaultAioHttpClient, http_client))
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -205,7 +219,7 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
         try:
             # The SDK's own request path (auth, anthropic-version, base URL, timeouts, error classes,
             # transport) without `create`'s response models: see OpenAIAdapter.complete.
-            response = await self._post("/v1/messages", request_body(params))
+            response = await self._post(self.chat_path, request_body(params))
             return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
@@ -218,7 +232,7 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
             # As complete(), with stream=True: the SDK raises its status errors (body read) and
             # otherwise returns the response unread; we decode the SSE frames instead of the SDK
             # building an event model per frame.
-            response = await self._post("/v1/messages", body, stream=True)
+            response = await self._post(self.chat_path, body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:
@@ -227,7 +241,7 @@ class AnthropicAdapter(ClientAdapter[anthropic.AsyncAnthropic]):
                     if name is None or name == "ping":
                         continue
                     if name == "error":
-                        raise stream_error(event.data, response)
+                        raise stream_error(event.data)
                     if not event.data:
                         continue
                     chunk = state.chunk_for(json.loads(event.data))

@@ -36,3 +36,6 @@ class ProviderAdapter(ABC):
 
     @abstractmethod
     async def aclose(self) -> None: ...
+
+    async def warm(self) -> None:  # noqa: B027 - optional: most adapters have nothing to prepare
+        """Prepare what the first call would otherwise wait for."""

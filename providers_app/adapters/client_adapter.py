@@ -11,11 +11,13 @@ from .errors import classify
 from .transport import LoopBound, check_transport
 
 C = TypeVar("C")
+NO_KEY = "no-key"  # given to an SDK for a provider without a key, so it never reads one from the environment
 
 
 class ClientAdapter(ProviderAdapter, Generic[C]):
     # The SDK request options of the calls `_post` makes (e.g. which auth the SDK applies).
     request_options: dict[str, Any] = {}
+    chat_path = ""  # the path complete() and stream() post to
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
@@ -32,7 +34,13 @@ class ClientAdapter(ProviderAdapter, Generic[C]):
         if transport == "direct":
             from .direct import DirectSender  # imports aiohttp: only where it is used
 
-            self._direct = DirectSender(self._make_client, self.timeout_s, self.request_options)
+            self._direct = DirectSender(
+                kind=self.kind, base_url=self.base_url, api_key=self._api_key or NO_KEY, timeout_s=self.timeout_s
+            )
+
+    async def warm(self) -> None:
+        if self._direct is not None:
+            await self._direct.prepare(self.chat_path)
 
     async def _post(self, path: str, body: dict[str, Any], *, stream: bool = False) -> Any:
         """POST a JSON body. Returns the response (httpx2.Response or direct.DirectResponse): read,
@@ -56,7 +64,7 @@ class ClientAdapter(ProviderAdapter, Generic[C]):
 
         kwargs: dict[str, Any] = {
             # A placeholder, so the SDK never falls back to a key from the environment.
-            "api_key": self._api_key or "no-key",
+            "api_key": self._api_key or NO_KEY,
             "timeout": sdk_timeout(self.timeout_s),
             "max_retries": 0,  # the gateway retries and fails over itself
         }

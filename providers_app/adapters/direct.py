@@ -1,32 +1,33 @@
 """The `direct` transport: the SDK builds the request, the gateway's own aiohttp session sends it.
 
-On the default transports every call runs the SDK's whole request path: options, URL
-and header merging, an httpx2.Request, httpx2's client layers (auth, redirects, cookies)
-and, for aiohttp, a shim that converts the request and the response. That is ~70 % of an
+On the SDK transports every call runs the SDK's whole request path: options, URL and
+header merging, an httpx2.Request, httpx2's client layers (auth, redirects, cookies) and,
+for aiohttp, a shim that converts the request and the response. That was ~70 % of an
 adapter's CPU per call (bench/RESULTS.md, step 10).
 
-Here the SDK still decides what goes on the wire: once per (path, stream) this module has
-the SDK client send one request into a capturing httpx2 transport (the SDK's public
-`http_client` hook; nothing leaves the process) and keeps the URL and headers it built:
-auth, API version, user agent, whatever the SDK version adds. Each call then posts the
-JSON body with those headers on one aiohttp session per adapter and event loop.
+Here the SDK still decides what goes on the wire: for each (path, stream) capture.py has
+the SDK build the request once, without sending it, and this module keeps its URL and
+headers (auth, API version, user agent, whatever the SDK version adds), with the real key
+put in. Each call then posts the JSON body with those headers on one aiohttp session per
+adapter and event loop.
 
 What is ours instead of the SDK's: timeouts (the same values, as aiohttp's connect and
-read limits), the connection pool (the SDK's default size), and reading error statuses
-(errors.status_error builds the same gateway error from status, headers and body).
-aiohttp's exceptions are classified by errors.classify like the shim's.
+read limits), the connection pool (the SDK's default size, its CA bundle), and reading
+error statuses (errors.StatusError, classified like the SDK's APIStatusError). aiohttp's
+exceptions are classified by errors.classify, as on the SDK's aiohttp transport.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import httpx2
 
+from .capture import KEY_PLACEHOLDER, Captured, Spec, capture
 from .errors import StatusError
 from .transport import CONNECT_TIMEOUT_CAP_S, LoopBound
 
@@ -38,34 +39,23 @@ POOL_SIZE = 1000
 KEEPALIVE_S = 5.0
 
 
-class _Capture(httpx2.AsyncBaseTransport):
-    """Records the request the SDK sends and answers it with an empty JSON object."""
-
-    def __init__(self) -> None:
-        self.request: httpx2.Request | None = None
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        self.request = request
-        return httpx2.Response(200, json={}, request=request)
-
-
 class Template:
-    """URL and headers the SDK builds for one (path, stream), and its request for SDK errors."""
+    """The URL and headers of one (path, stream), with the adapter's key."""
 
-    def __init__(self, request: httpx2.Request) -> None:
-        self.request = request
-        self.url = str(request.url)
-        self.headers = {k: v for k, v in request.headers.items() if k.lower() not in _PER_REQUEST}
+    def __init__(self, captured: Captured, api_key: str) -> None:
+        self.url = captured.url
+        self.headers = {
+            k: v.replace(KEY_PLACEHOLDER, api_key) for k, v in captured.headers if k.lower() not in _PER_REQUEST
+        }
 
 
 class DirectResponse:
     """The part of httpx2.Response the adapters read, over an aiohttp response."""
 
-    __slots__ = ("_response", "content", "headers", "request", "status_code")
+    __slots__ = ("_response", "content", "headers", "status_code")
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx2.Request, content: bytes = b"") -> None:
+    def __init__(self, response: aiohttp.ClientResponse, content: bytes = b"") -> None:
         self._response = response
-        self.request = request
         self.status_code = response.status
         self.headers = response.headers
         self.content = content
@@ -86,15 +76,13 @@ class DirectResponse:
 class DirectSender:
     """Posts JSON bodies with the SDK-built URL and headers; one aiohttp session per event loop."""
 
-    def __init__(self, make_sdk_client: Callable[[httpx2.AsyncClient], Any], timeout_s: float, options: dict) -> None:
-        self._make_sdk_client = make_sdk_client
-        self._options = options
+    def __init__(self, *, kind: str, base_url: str | None, api_key: str, timeout_s: float) -> None:
+        self._kind, self._base_url, self._api_key, self._timeout_s = kind, base_url, api_key, timeout_s
         self._templates: dict[tuple[str, bool], Template] = {}
-        self._capturing: dict[tuple[str, bool], asyncio.Future[Template]] = {}
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout_s, sock_connect=min(timeout_s, CONNECT_TIMEOUT_CAP_S), sock_read=timeout_s
         )
-        self._sessions: LoopBound[aiohttp.ClientSession] = LoopBound(self._new_session, _close_session)
+        self._sessions: LoopBound[aiohttp.ClientSession] = LoopBound(_new_session, _close_session)
 
     async def post(self, path: str, body: dict[str, Any], *, stream: bool = False) -> DirectResponse:
         template = self._templates.get((path, stream)) or await self._template(path, stream)
@@ -104,11 +92,10 @@ class DirectSender:
         )
         try:
             if response.status >= 400:
-                content = await response.read()
-                raise StatusError(response.status, response.headers, content)
+                raise StatusError.of_content(response.status, response.headers, await response.read())
             if stream:
-                return DirectResponse(response, template.request)
-            return DirectResponse(response, template.request, await response.read())
+                return DirectResponse(response)
+            return DirectResponse(response, await response.read())
         except BaseException:
             response.close()
             raise
@@ -116,33 +103,30 @@ class DirectSender:
             if not stream:
                 response.release()
 
+    async def prepare(self, path: str) -> None:
+        await self._template(path, False)
+
     async def _template(self, path: str, stream: bool) -> Template:
-        # One capture for all the calls that arrive before the first one is done; shielded,
-        # so a caller that goes away does not cancel it for the others.
-        key = (path, stream)
-        future = self._capturing.get(key)
-        if future is None:
-            future = self._capturing[key] = asyncio.ensure_future(self._capture(path, stream))
-            future.add_done_callback(lambda _: self._capturing.pop(key, None))
-        return await asyncio.shield(future)
-
-    async def _capture(self, path: str, stream: bool) -> Template:
-        capture = _Capture()
-        async with httpx2.AsyncClient(transport=capture) as http_client:
-            client = self._make_sdk_client(http_client)
-            await client.post(path, body={}, cast_to=httpx2.Response, options=self._options, stream=stream)
-        assert capture.request is not None  # noqa: S101 - the SDK sent exactly one request
-        template = self._templates[(path, stream)] = Template(capture.request)
-        return template
-
-    def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S, ssl=httpx2.create_ssl_context(), ttl_dns_cache=10
-        )
-        return aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        # Both forms of the path in one capture: a stream usually follows a complete, or the reverse.
+        specs = tuple(Spec(self._kind, self._base_url, self._timeout_s, path, s) for s in (False, True))
+        for spec, captured in zip(specs, await capture(specs), strict=True):
+            self._templates[(path, spec.stream)] = Template(captured, self._api_key)
+        return self._templates[(path, stream)]
 
     async def aclose(self) -> None:
         await self._sessions.aclose()
+
+
+def _new_session() -> aiohttp.ClientSession:
+    # certifi's CA bundle, as the SDKs' httpx2 clients use (when certifi is installed).
+    try:
+        import certifi
+
+        context = ssl.create_default_context(cafile=certifi.where())
+    except ImportError:
+        context = ssl.create_default_context()
+    connector = aiohttp.TCPConnector(limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S, ssl=context, ttl_dns_cache=10)
+    return aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
 
 
 async def _close_session(session: aiohttp.ClientSession) -> None:

@@ -162,17 +162,23 @@ def _aiohttp_connection_failure(exc: BaseException) -> bool:
 
 
 class StatusError(Exception):
-    """An error status from the upstream, read by the direct transport (direct.py): what the
-    SDKs' APIStatusError carries, without building one."""
+    """An upstream error without an SDK exception: an error status read by the direct transport
+    (direct.py), or an error event inside a 200 stream (status 200; the body's type says
+    which error). `body` is the decoded JSON, else the text."""
 
-    def __init__(self, status: int, headers: Any, content: bytes) -> None:
+    def __init__(self, status: int, headers: Any, body: object) -> None:
         super().__init__(f"HTTP {status}")
         self.status_code = status
         self.headers = headers
+        self.body = body
+
+    @classmethod
+    def of_content(cls, status: int, headers: Any, content: bytes | str) -> StatusError:
         try:
-            self.body: object = json.loads(content)
+            body: object = json.loads(content)
         except ValueError:
-            self.body = content.decode("utf-8", "replace")
+            body = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+        return cls(status, headers, body)
 
 
 def _from_status(status: int, headers: Any, body: object, provider: str, api_key: str | None) -> UpstreamError:
@@ -214,7 +220,10 @@ def classify(exc: BaseException, *, provider: str, api_key: str | None) -> Upstr
             return UpstreamServerError(_describe(provider, None, msg, "stream error", api_key))
         return error_for_status(status, _describe(provider, status, msg, "error", api_key))
     if isinstance(exc, _loaded("TimeoutException", *_HTTPX) + (TimeoutError,)):
-        # TimeoutError is also asyncio.TimeoutError and aiohttp's timeouts.
+        # TimeoutError is also asyncio.TimeoutError and aiohttp's timeouts. httpx2 errors escape
+        # the SDKs while a stream is read; see _aiohttp_connection_failure.
+        if _aiohttp_connection_failure(exc):
+            return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
         return UpstreamTimeout(f"{provider}: no answer within the timeout")
     if isinstance(exc, _loaded("DecodingError", *_HTTPX) + (ValueError,)):
         # ValueError covers json.JSONDecodeError and pydantic's ValidationError.

@@ -20,19 +20,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx2
-import openai
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .body import count, field_of, json_body, str_or_none, text_or_empty
 from .client_adapter import ClientAdapter
+from .errors import StatusError
 from .sse_decode import aiter_events, drain
 from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
+
+if TYPE_CHECKING:
+    import openai
 
 PROVIDER = "openai"
 # What `chat.completions.create` passes: bearer auth only (not the admin key).
@@ -107,12 +108,12 @@ def stream_body(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "stream": True, "stream_options": {"include_usage": True}}
 
 
-def chunk_of(data: str, response: httpx2.Response) -> Any:
-    """The decoded JSON of one `data:` payload; an `{"error": ...}` payload raises openai.APIError
-    (as the SDK's stream does), which errors.classify maps by the error's type."""
+def chunk_of(data: str) -> Any:
+    """The decoded JSON of one `data:` payload; an `{"error": ...}` payload raises StatusError
+    (where the SDK's stream raises APIError), which errors.classify maps by the error's type."""
     chunk = json.loads(data)
     if isinstance(chunk, dict) and chunk.get("error"):
-        raise openai.APIError("error in the stream", response.request, body=chunk["error"])
+        raise StatusError(200, None, chunk["error"])
     return chunk
 
 
@@ -152,8 +153,9 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
+class OpenAIAdapter(ClientAdapter["openai.AsyncOpenAI"]):
     kind = "openai"
+    chat_path = "/chat/completions"
     request_options = REQUEST_OPTIONS
 
     def __init__(
@@ -170,6 +172,8 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
 
     def _make_client(self, http_client: Any = None) -> openai.AsyncOpenAI:
+        import openai  # here: a `serve` process on the direct transport never loads the SDK (capture.py)
+
         return openai.AsyncOpenAI(**self._sdk_kwargs(openai.DefaultAioHttpClient, http_client))
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -179,7 +183,7 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
             # direct transport its URL and headers: direct.py), minus `create`'s walk of the params'
             # type annotations and its response models: the body is already plain JSON, and the
             # read response comes back as is.
-            response = await self._post("/chat/completions", params)
+            response = await self._post(self.chat_path, params)
             return completion_from(json_body(response))
         except Exception as exc:
             # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
@@ -192,7 +196,7 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
             # As complete(), with stream=True: the SDK raises its status errors (body read) and
             # otherwise returns the response unread; we decode the SSE frames instead of the SDK
             # building a ChatCompletionChunk model per frame.
-            response = await self._post("/chat/completions", body, stream=True)
+            response = await self._post(self.chat_path, body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:
@@ -200,13 +204,9 @@ class OpenAIAdapter(ClientAdapter[openai.AsyncOpenAI]):
                         await drain(events)
                         break
                     if event.data:  # an event without data (not OpenAI's own) carries nothing
-                        out = state.chunk_for(chunk_of(event.data, response))
+                        out = state.chunk_for(chunk_of(event.data))
                         if out is not None:
                             yield out
-            except httpx2.TimeoutException as exc:
-                # As openai's own stream does: errors.classify tells a dropped connection (which
-                # openai's aiohttp transport reports as ConnectTimeout) from a timeout on APITimeoutError.
-                raise openai.APITimeoutError(request=response.request) from exc
             finally:
                 await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import importlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .base import ProviderAdapter
@@ -71,6 +71,21 @@ def adapter_create(*, kind: str, base_url: str | None, api_key: str | None, time
         fallback = importlib.import_module(cls.__module__).DEFAULT_MAX_TOKENS
         extra["default_max_tokens"] = int(_setting("DEFAULT_MAX_TOKENS", fallback))
     return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s, **extra)
+
+
+async def adapters_warm(providers: Iterable[tuple[str, str | None, float]]) -> None:
+    """Prepare what the first request of each (kind, base_url, timeout_s) would wait for: on
+    the direct transport, the SDK-built request (capture.py, kept for every key alike)."""
+    for kind, base_url, timeout_s in set(providers):
+        if kind not in ADAPTERS:
+            continue
+        adapter = adapter_create(kind=kind, base_url=base_url, api_key=None, timeout_s=timeout_s)
+        try:
+            await adapter.warm()
+        except Exception:  # the first request will try again, and report what fails
+            log.warning("preparing the %s adapter failed", kind, exc_info=True)
+        finally:
+            await adapter.aclose()
 
 
 def _fingerprint(kind: str, base_url: str | None, api_key: str | None, timeout_s: float) -> tuple[Any, ...]:

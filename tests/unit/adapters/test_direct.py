@@ -9,6 +9,8 @@ import asyncio
 
 import pytest
 
+from aiproxy.errors import UpstreamError
+from providers_app.adapters import capture
 from providers_app.adapters.base import ProviderAdapter
 from tests.fakes.server import FakeUpstream
 
@@ -55,16 +57,46 @@ async def test_direct_builds_the_request_once_and_reuses_it(fake, adapters):
 
 
 async def test_calls_that_arrive_together_share_one_capture(fake, adapters, monkeypatch):
-    direct = build_adapter("anthropic", "direct", fake.anthropic_base_url)
+    runs: list[tuple[capture.Spec, ...]] = []
+    in_process = capture._in_process
+
+    async def counting(specs):
+        runs.append(specs)
+        return await in_process(specs)
+
+    monkeypatch.setattr(capture, "_in_process", counting)
+    # Two keys of one provider: the capture holds no key, so they share it.
+    one = build_adapter("anthropic", "direct", fake.anthropic_base_url, api_key="sk-ant-first-key-0000")
+    two = build_adapter("anthropic", "direct", fake.anthropic_base_url, api_key="sk-ant-second-key-000")
+    adapters.extend([one, two])
+    results = await asyncio.gather(*(a.complete(chat(f"call {i}")) for i in range(10) for a in (one, two)))
+    assert [r.text for r in results] == [f"call {i}" for i in range(10) for _ in (one, two)]
+    assert len(runs) == 1
+    keys = {r.headers["authorization"] for r in fake.requests}
+    assert keys == {"Bearer sk-ant-first-key-0000", "Bearer sk-ant-second-key-000"}
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_the_helper_process_builds_the_same_request(fake, adapters, monkeypatch, provider):
+    base_url = base_url_for(provider, fake)
+    in_process = build_adapter(provider, "direct", base_url)
+    adapters.append(in_process)
+    expected = await _sent(in_process, fake, stream=False)
+
+    monkeypatch.setattr(capture, "_done", {})
+    monkeypatch.setitem(capture._state, "helper", True)
+    helped = build_adapter(provider, "direct", base_url)
+    adapters.append(helped)
+    assert await _sent(helped, fake, stream=False) == expected
+
+
+async def test_a_failing_helper_fails_the_call_with_a_gateway_error(fake, adapters, monkeypatch, caplog):
+    monkeypatch.setattr(capture, "_done", {})
+    monkeypatch.setitem(capture._state, "helper", True)
+    monkeypatch.setattr(capture, "__name__", "providers_app.adapters.no_such_module")
+    direct = build_adapter("openai", "direct", fake.openai_base_url)
     adapters.append(direct)
-    made: list[object] = []
-    make = direct._direct._make_sdk_client
-
-    def counting(http_client):
-        made.append(http_client)
-        return make(http_client)
-
-    monkeypatch.setattr(direct._direct, "_make_sdk_client", counting)
-    results = await asyncio.gather(*(direct.complete(chat(f"call {i}")) for i in range(20)))
-    assert [r.text for r in results] == [f"call {i}" for i in range(20)]
-    assert len(made) == 1
+    with pytest.raises(UpstreamError):
+        await direct.complete(chat("x"))
+    assert "building the openai request in a helper process failed" in caplog.text
+    assert fake.requests == []

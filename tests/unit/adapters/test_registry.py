@@ -32,25 +32,31 @@ def test_adapters_by_kind():
         assert adapter.timeout_s == 3
 
 
-def test_sdks_load_only_with_the_first_adapter_of_their_kind():
+def test_sdks_load_only_with_the_first_client_of_their_kind():
     # A fresh interpreter: this one has imported every SDK already. The SDKs are most of a
-    # gateway's memory, so one configured for openai only must not load anthropic or ollama.
+    # gateway's memory, so one configured for openai only must not load anthropic or ollama,
+    # and creating an adapter loads none (its SDK client is made on first use).
     code = textwrap.dedent(
         """
-        import sys
+        import asyncio, sys
         from providers_app.adapters import errors, registry
 
         SDKS = {"anthropic", "openai", "ollama"}
         assert not SDKS & set(sys.modules), sorted(SDKS & set(sys.modules))
-        registry.adapter_create(kind="openai", base_url=None, api_key="k", timeout_s=3)
-        assert SDKS & set(sys.modules) == {"openai"}, sorted(SDKS & set(sys.modules))
+        adapter = registry.adapter_create(kind="openai", base_url=None, api_key="k", timeout_s=3)
+        assert not SDKS & set(sys.modules), sorted(SDKS & set(sys.modules))
         err = errors.classify(ValueError("not json"), provider="openai", api_key="k")
         assert type(err).__name__ == "UpstreamMalformedResponse", err
+
+        async def make_client():
+            adapter._clients.get()
+            await adapter.aclose()
+
+        asyncio.run(make_client())
         assert SDKS & set(sys.modules) == {"openai"}, sorted(SDKS & set(sys.modules))
         """
     )
-    repo = Path(__file__).resolve().parents[3]
-    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603
     assert result.returncode == 0, result.stderr
 
 
@@ -58,6 +64,39 @@ def test_anthropic_default_max_tokens_from_settings(settings):
     settings.DEFAULT_MAX_TOKENS = 333
     adapter = adapter_create(kind="anthropic", base_url=None, api_key="k", timeout_s=3)
     assert adapter.default_max_tokens == 333
+
+
+def test_with_the_capture_helper_a_process_serves_calls_without_loading_an_sdk():
+    # What `serve` does (runtime.serve calls capture.use_helper_process()): complete and stream
+    # through both SDK-based adapters, in a fresh interpreter, against a real fake upstream.
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        from providers_app.adapters import capture, registry
+        from providers_app.adapters.types import ChatRequest, Message
+        from tests.fakes.server import FakeUpstreamThread
+
+        capture.use_helper_process()
+        request = ChatRequest(model="fake-small", messages=(Message("user", "one two"),))
+
+        async def main(fake):
+            urls = {"openai": fake.openai_base_url, "anthropic": fake.anthropic_base_url}
+            await registry.adapters_warm([(kind, url, 5.0) for kind, url in urls.items()])
+            for kind, url in urls.items():
+                adapter = registry.adapter_create(kind=kind, base_url=url, api_key="sk-x-0123456789", timeout_s=5.0)
+                assert (await adapter.complete(request)).text == "one two"
+                chunks = [c async for c in adapter.stream(request)]
+                assert "".join(c.text or "" for c in chunks) == "one two", chunks
+                await adapter.aclose()
+
+        with FakeUpstreamThread() as fake:
+            asyncio.run(main(fake))
+        loaded = {"anthropic", "openai", "httpx2", "pydantic"} & set(sys.modules)
+        assert not loaded, sorted(loaded)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])

@@ -77,7 +77,7 @@ async def adapters_warm(providers: Iterable[tuple[str, str | None, float]]) -> N
     """Prepare what the first request of each (kind, base_url, timeout_s) would wait for: on
     the direct transport, the SDK-built request (capture.py, kept for every key alike)."""
     for kind, base_url, timeout_s in set(providers):
-        if kind not in ADAPTERS:
+        if kind not in SDK_KINDS:  # the others have nothing to prepare (and load their SDK on first use)
             continue
         adapter = adapter_create(kind=kind, base_url=base_url, api_key=None, timeout_s=timeout_s)
         try:

@@ -297,7 +297,9 @@ def render(runs: list[Run], profile: Profile | None, *, header: list[str], py_sp
     for transport in sorted({CASES_BY_NAME[c.name].transport for c in cases}):
         on = [c for c in cases if CASES_BY_NAME[c.name].transport == transport]
         title = (
-            f"UPSTREAM_TRANSPORT={transport}" if transport else "default transport (aiohttp: the SDK's request path)"
+            f"UPSTREAM_TRANSPORT={transport} (the SDK's whole request path)"
+            if transport
+            else "default transport (direct: the SDK builds the request, the gateway sends it)"
         )
         lines += [f"## Targets: {title}", "", "| target | measured (medians) | verdict |", "|---|---|---|"]
         lines += [f"| {t} | {m} | {v} |" for t, m, v in targets(on)]

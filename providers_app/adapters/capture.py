@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -87,7 +88,8 @@ async def _in_process(specs: tuple[Spec, ...]) -> list[Captured]:
             base_url=spec.base_url, api_key=KEY_PLACEHOLDER, timeout_s=spec.timeout_s, transport="aiohttp"
         )
         recorder = Recorder()
-        async with httpx2.AsyncClient(transport=recorder) as http_client:
+        # trust_env off: with a proxy in the environment httpx2 would route around the recorder.
+        async with httpx2.AsyncClient(transport=recorder, trust_env=False) as http_client:
             client = adapter._make_client(http_client)
             await client.post(
                 spec.path, body={}, cast_to=httpx2.Response, options=adapter.request_options, stream=spec.stream
@@ -98,28 +100,21 @@ async def _in_process(specs: tuple[Spec, ...]) -> list[Captured]:
 
 
 async def _in_helper(specs: tuple[Spec, ...]) -> list[Captured]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        __name__,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    # subprocess.run in a thread, not the loop's subprocess support: uvloop spawns with fork(),
+    # which runs gRPC's fork handlers (and their log lines); CPython's subprocess uses vfork.
+    payload = json.dumps([asdict(s) for s in specs]).encode()
+    command = [sys.executable, "-m", __name__]
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(json.dumps([asdict(s) for s in specs]).encode()), HELPER_TIMEOUT_S
+        done = await asyncio.to_thread(
+            subprocess.run, command, cwd=ROOT, input=payload, capture_output=True, timeout=HELPER_TIMEOUT_S, check=False
         )
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    if proc.returncode != 0:
+    except subprocess.TimeoutExpired:
+        done = subprocess.CompletedProcess(command, -9, b"", b"timed out")
+    out, err = done.stdout, done.stderr
+    if done.returncode != 0:
         last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         log.error(
-            "building the %s request in a helper process failed (exit %s): %s", specs[0].kind, proc.returncode, last[0]
+            "building the %s request in a helper process failed (exit %s): %s", specs[0].kind, done.returncode, last[0]
         )
         raise RuntimeError(f"{specs[0].kind}: building the request failed")
     return [Captured(d["url"], tuple((k, v) for k, v in d["headers"])) for d in json.loads(out)]

@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -40,13 +42,24 @@ KEEPALIVE_S = 5.0
 
 
 class Template:
-    """The URL and headers of one (path, stream), with the adapter's key."""
+    """The URL and headers of one (path, stream), with the adapter's key, and the proxy to use."""
 
     def __init__(self, captured: Captured, api_key: str) -> None:
         self.url = captured.url
         self.headers = {
             k: v.replace(KEY_PLACEHOLDER, api_key) for k, v in captured.headers if k.lower() not in _PER_REQUEST
         }
+        self.proxy = env_proxy(self.url)
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / ALL_PROXY name for `url`, unless NO_PROXY exempts its host: what the
+    SDKs' httpx2 clients use (trust_env). Looked up once per template, not per request."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass_environment(parts.hostname, proxies):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 class DirectResponse:
@@ -88,7 +101,7 @@ class DirectSender:
         template = self._templates.get((path, stream)) or await self._template(path, stream)
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         response = await self._sessions.get().post(
-            template.url, data=data, headers=template.headers, timeout=self._timeout
+            template.url, data=data, headers=template.headers, timeout=self._timeout, proxy=template.proxy
         )
         try:
             if response.status >= 400:

@@ -100,3 +100,27 @@ async def test_a_failing_helper_fails_the_call_with_a_gateway_error(fake, adapte
         await direct.complete(chat("x"))
     assert "building the openai request in a helper process failed" in caplog.text
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "direct"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_the_proxy_of_the_environment_is_used_as_by_the_sdk(fake, adapters, monkeypatch, provider, transport):
+    # The SDKs' clients honour HTTP(S)_PROXY / NO_PROXY (httpx2's trust_env); direct does too.
+    # The fake stands in for the proxy: it answers the absolute-form request itself.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.openai_base_url.rsplit("/v1", 1)[0])
+    monkeypatch.setattr(capture, "_done", {})
+    base_url = "http://upstream.invalid/v1" if provider == "openai" else "http://upstream.invalid"
+    adapter = build_adapter(provider, transport, base_url)
+    adapters.append(adapter)
+    assert (await adapter.complete(chat("via the proxy"))).text == "via the proxy"
+    assert fake.requests[-1].headers["host"] == "upstream.invalid"
+
+    monkeypatch.setenv("NO_PROXY", "upstream.invalid")
+    monkeypatch.setattr(capture, "_done", {})
+    bypassing = build_adapter(provider, transport, base_url)
+    adapters.append(bypassing)
+    with pytest.raises(UpstreamError):  # straight to a host that does not resolve
+        await bypassing.complete(chat("not via the proxy"))
+    assert len(fake.requests) == 1

@@ -27,6 +27,10 @@ from .singleflight import LeaderGone, flights
 from .types import CallContext, CompletionInput, CompletionResult, StreamDelta, StreamEnd, StreamEvent, StreamStart
 
 log = logging.getLogger(__name__)
+# Cached labelled children (metrics.Children): `.labels()` per request costs ~3 µs.
+_cache_results = metrics.Children(metrics.cache_hits_total)  # result
+_upstream_durations = metrics.Children(metrics.upstream_duration_seconds)  # provider
+_ttfts = metrics.Children(metrics.ttft_seconds)  # provider
 
 MAX_TOKENS_LIMIT = 1_000_000
 Status = CompletionRecord.Status
@@ -96,7 +100,7 @@ def _apply_hit(o: Outcome, hit: CachedAnswer) -> None:
     o.status, o.cached = Status.CACHE_HIT, True
     o.served_model, o.provider, o.finish_reason = hit.served_model, hit.provider, hit.finish_reason
     o.cost_saved = Decimal(hit.cost_usd)
-    metrics.cache_hits_total.labels(result="hit").inc()
+    _cache_results.get("hit").inc()
 
 
 def _apply_error(o: Outcome, exc: BaseException) -> None:
@@ -135,11 +139,11 @@ async def _lookup(o: Outcome, key: str | None) -> CachedAnswer | None:
     The flight check comes last and nothing awaits between it and the caller
     taking the lead, so two identical requests cannot both lead."""
     if key is None:
-        metrics.cache_hits_total.labels(result="bypass").inc()
+        _cache_results.get("bypass").inc()
         return None
     hit = await response_cache.get(key) or await _await_flight(key)
     if hit is None:
-        metrics.cache_hits_total.labels(result="miss").inc()
+        _cache_results.get("miss").inc()
     return hit
 
 
@@ -199,7 +203,7 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     o.served_model, o.provider = m.name, m.provider.name
     o.provider_key = routed.key.label if routed.key else ""
     o.finish_reason = routed.value.finish_reason
-    metrics.upstream_duration_seconds.labels(provider=o.provider).observe(time.perf_counter() - started)
+    _upstream_durations.get(o.provider).observe(time.perf_counter() - started)
     _apply_usage(o, m, routed.value.usage, routed.value.text)
     return routed.value
 
@@ -283,7 +287,7 @@ async def _stream_upstream(
     o.served_model, o.provider = m.name, m.provider.name
     o.provider_key = routed.key.label if routed.key else ""
     o.ttft_ms = (time.perf_counter() - t0) * 1000
-    metrics.ttft_seconds.labels(provider=o.provider).observe(time.perf_counter() - started)
+    _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
     try:
         yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
@@ -305,7 +309,7 @@ async def _stream_upstream(
         raise
     finally:
         o.upstream_s = time.perf_counter() - started
-        metrics.upstream_duration_seconds.labels(provider=o.provider).observe(o.upstream_s)
+        _upstream_durations.get(o.provider).observe(o.upstream_s)
         # What was delivered is what is billed: the provider's usage when it
         # sent one, else an estimate (flagged on the record).
         _apply_usage(o, m, usage, "".join(chunks))

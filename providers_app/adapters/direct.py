@@ -73,9 +73,8 @@ class DirectResponse:
         self.headers = response.headers
         self.content = content
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        async for data in self._response.content.iter_any():
-            yield data
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()
 
     async def aclose(self) -> None:
         # At the end of the body the connection goes back to the pool; before it (the client
@@ -108,13 +107,10 @@ class DirectSender:
                 raise StatusError.of_content(response.status, response.headers, await response.read())
             if stream:
                 return DirectResponse(response)
-            return DirectResponse(response, await response.read())
+            return DirectResponse(response, await response.read())  # read() returns the connection
         except BaseException:
-            response.close()
+            response.close()  # no-op after a full read; else the connection is unusable
             raise
-        finally:
-            if not stream:
-                response.release()
 
     async def prepare(self, path: str) -> None:
         await self._template(path, False)

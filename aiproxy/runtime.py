@@ -110,8 +110,6 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     from completions_app.services.recorder import records_flush
     from completions_app.services.redis_state import redis_close_all
     from completions_app.services.router import pool
-    from providers_app.adapters import capture
-    from providers_app.adapters.registry import adapters_warm
 
     http = _Server(http_config(grace_s))
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)
@@ -123,20 +121,14 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    capture.use_helper_process()  # the SDKs build requests in a helper: never loaded here
-    warm_task = None
     with contextlib.suppress(Exception):
-        catalog = await catalog_get()  # warm: the first request should not pay for it
-        providers = [(p.kind, p.base_url or None, p.timeout_s) for p in catalog.providers.values()]
-        warm_task = asyncio.create_task(adapters_warm(providers))  # beside serving, not before it
+        await catalog_get()  # warm: the first request should not pay for it
     http_task = asyncio.create_task(http.serve(sockets=[sock]))
     log.warning("serving HTTP on %s:%d, gRPC on %s:%d (pid %d)", host, http_port, host, bound, os.getpid())
 
     await asyncio.wait([http_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.warning("shutting down: draining for up to %.0fs", grace_s)
     http.should_exit = True
-    if warm_task is not None:
-        warm_task.cancel()
     await asyncio.gather(http_task, grpc_server.stop(grace_s), return_exceptions=True)
     await pool.aclose_all()
     await redis_close_all()

@@ -9,8 +9,6 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from providers_app.adapters.transport import DEFAULT_TRANSPORT, TRANSPORTS
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "data"
 
@@ -155,12 +153,6 @@ MAX_IN_FLIGHT = env.int("MAX_IN_FLIGHT", default=0)  # API requests per process;
 # in the kernel's listen queue, not in memory); 0 = always accept. aiproxy/acceptor.py.
 ACCEPT_HIGH_WATER = env.int("ACCEPT_HIGH_WATER", default=2048)
 DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
-# How the openai and anthropic adapters send: `aiohttp` (the SDK's request path on its aiohttp
-# client), `httpx` (the SDK's default client) or `direct` (URL and headers built by the SDK,
-# sent on the gateway's own aiohttp session). providers_app/adapters/direct.py.
-UPSTREAM_TRANSPORT = env.str("UPSTREAM_TRANSPORT", default=DEFAULT_TRANSPORT)
-if UPSTREAM_TRANSPORT not in TRANSPORTS:
-    raise ImproperlyConfigured(f"UPSTREAM_TRANSPORT={UPSTREAM_TRANSPORT!r}; expected one of {', '.join(TRANSPORTS)}")
 RECORD_QUEUE_MAX = env.int("RECORD_QUEUE_MAX", default=100_000)
 RECORD_BATCH_SIZE = env.int("RECORD_BATCH_SIZE", default=500)
 RECORD_FLUSH_INTERVAL_S = env.float("RECORD_FLUSH_INTERVAL_S", default=0.2)

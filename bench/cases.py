@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .procs import MODEL
 
@@ -22,12 +22,6 @@ class Case:
     cache: bool = False  # temperature 0, same body: every request after the first is a hit
     long: bool = False  # uses the long duration (the 500 req/s case)
     workers: int = 1  # `serve --workers N`; with 2 the gateway may use both cores (not pinned)
-    transport: str = ""  # UPSTREAM_TRANSPORT of the gateway; "" = the default (direct)
-
-    @property
-    def base(self) -> str:
-        """The case this one repeats on another transport (its own name otherwise)."""
-        return self.name.removesuffix(f"_{self.transport}") if self.transport else self.name
 
     @property
     def open_loop(self) -> bool:
@@ -67,14 +61,6 @@ CASES: tuple[Case, ...] = (
         long=True,
         workers=2,
     ),
-)
-# Some cases again on UPSTREAM_TRANSPORT=aiohttp, the SDK's whole request path (the default
-# before step 10), side by side with the default `direct` (providers_app/adapters/direct.py).
-SDK_BASES = ("c1", "c16", "c512_200ms", "stream16", "c512_200ms_w2")
-CASES = CASES + tuple(
-    replace(c, name=f"{c.name}_sdk", title=f"{c.title}, SDK transport (aiohttp)", transport="aiohttp")
-    for c in CASES
-    if c.name in SDK_BASES
 )
 CASES_BY_NAME = {c.name: c for c in CASES}
 FAKE_CHUNKS = 20

@@ -115,8 +115,6 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
     settle = 0.5 + 2 * case.latency_ms / 1000  # let requests in flight at the end finish
     cores = GATEWAY_CORES if case.workers == 1 else None  # more workers: the whole machine
     gw = BenchGateway(workdir, fake.url, template=template, cores=cores, workers=case.workers)
-    if case.transport:
-        gw.env["UPSTREAM_TRANSPORT"] = case.transport
     gw.prepare().start()
     try:
         fake.reset()

@@ -92,8 +92,8 @@ def r_lat(c: CaseSummary) -> str:
 
 
 def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) of cases on one transport, looked up by their base names."""
-    by = {CASES_BY_NAME[c.name].base: c for c in cases}
+    """(target, measured, verdict) of the cases, looked up by name."""
+    by = {c.name: c for c in cases}
     rows: list[tuple[str, str, str]] = []
 
     def verdict(ok: bool | None) -> str:
@@ -294,16 +294,9 @@ def profile_section(p: Profile | None, version: str) -> list[str]:
 def render(runs: list[Run], profile: Profile | None, *, header: list[str], py_spy_version: str) -> str:
     cases = summaries(runs)
     lines = [*header]
-    for transport in sorted({CASES_BY_NAME[c.name].transport for c in cases}):
-        on = [c for c in cases if CASES_BY_NAME[c.name].transport == transport]
-        title = (
-            f"UPSTREAM_TRANSPORT={transport} (the SDK's whole request path)"
-            if transport
-            else "default transport (direct: the SDK builds the request, the gateway sends it)"
-        )
-        lines += [f"## Targets: {title}", "", "| target | measured (medians) | verdict |", "|---|---|---|"]
-        lines += [f"| {t} | {m} | {v} |" for t, m, v in targets(on)]
-        lines += [""]
+    lines += ["## Targets", "", "| target | measured (medians) | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in targets(cases)]
+    lines += [""]
     lines += ["## Summary (medians over runs)", "", *summary_table(cases), "", "## Cases", ""]
     for c in cases:
         lines += _case_table(c)

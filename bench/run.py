@@ -83,8 +83,7 @@ def _header(argv: list[str], plan: Plan, started: datetime, fd_limit: int) -> li
         f"- Windows: {plan.seconds:g} s per run ({plan.long_seconds:g} s for the 500 req/s case) after a {plan.warmup_s:g} s warm-up; fd limit {fd_limit}.",
         "- Gateway: `manage.py serve` (one worker unless the case says 2, DEBUG=0, SQLite, in-process cache and "
         "breakers, no Redis), OpenAI-compatible `POST /v1/chat/completions` for a model of the openai-kind provider "
-        "pointing at the fake; on the default upstream transport (`direct`), and for the `_sdk` cases on "
-        "`UPSTREAM_TRANSPORT=aiohttp` (the SDK's whole request path).",
+        "pointing at the fake.",
         "- Fake upstream: `python -m tests.fakes.server` (aiohttp + uvloop), OpenAI wire format; one process per latency.",
         "- Load: wrk 4.1 (Debian) with bench/bench.lua for closed loop; bench/openloop.py (aiohttp, constant rate, "
         "latency from each request's scheduled time) for the 500 req/s case.",

@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from django.conf import settings
+
 from aiproxy.errors import (
     CircuitOpen,
     GatewayError,
@@ -35,7 +37,7 @@ from .types import Attempt
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-pool = ClientPool()
+pool = ClientPool(default_max_tokens=settings.DEFAULT_MAX_TOKENS)
 
 
 @dataclass(slots=True)

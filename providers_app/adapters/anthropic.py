@@ -1,52 +1,34 @@
-"""Anthropic Messages API adapter (`anthropic.AsyncAnthropic`).
+"""Anthropic Messages API adapter: POST {base_url}/v1/messages.
 
-Translation (pure functions, first half) is kept apart from transport (the adapter class).
+On the wire as the `anthropic` SDK sends it (tests/unit/adapters/test_contract.py): the key
+as `Authorization: Bearer` (anthropic 2.x), `anthropic-version` the SDK's own, a JSON body,
+SSE for streams. ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY in the environment are ignored.
+Translation (pure functions, first half) is kept apart from sending (the adapter class).
 Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads and cache
 writes come as `cache_read_input_tokens` / `cache_creation_input_tokens`. They map 1:1 to
 Usage.input_tokens / cache_read_tokens / cache_write_tokens (see openai.py for the other side).
-Auth: anthropic 2.x sends the key as `Authorization: Bearer`, plus `anthropic-version`.
-Both calls go through the SDK client's own `post()` with the prebuilt body (or, on the direct
-transport, send it with the URL and headers the SDK built: direct.py) and take the raw HTTP
-response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .body import count, field_of, json_body, str_or_none, text_or_empty
-from .client_adapter import ClientAdapter
+from .base import ProviderAdapter
+from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
-if TYPE_CHECKING:
-    import anthropic
-
 PROVIDER = "anthropic"
-
-
-@functools.cache
-def request_options() -> dict[str, Any]:
-    """What `messages.create` passes besides the body (its tracing span; no extra headers).
-    Built on first use: a `serve` process on the direct transport never loads the SDK."""
-    from anthropic._base_client import make_request_options
-    from anthropic.lib._tracing import messages_create_request_attributes
-
-    return dict(
-        make_request_options(
-            span_name="anthropic.messages.create",
-            span_route="/v1/messages",
-            span_attributes=messages_create_request_attributes,
-        )
-    )
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+MESSAGES_PATH = "/v1/messages"
+# The version the pinned SDK sends (anthropic 2.14.0); test_contract.py fails when they part.
+ANTHROPIC_VERSION = "2026-10-21"
 
 
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when neither request nor settings say
@@ -71,7 +53,7 @@ def finish_reason(stop_reason: str | None) -> str | None:
 
 
 def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str, Any]:
-    """ChatRequest -> keyword arguments of `messages.create` (together: the JSON body)."""
+    """ChatRequest -> the JSON body of POST /v1/messages."""
     # The Messages API has no system role: system messages go to the top-level `system`.
     system = "\n\n".join(m.content for m in request.messages if m.role == "system")
     params: dict[str, Any] = {
@@ -83,13 +65,12 @@ def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str
         params["system"] = system
     if request.stop:
         params["stop_sequences"] = list(request.stop)
-    # anthropic>=1.0 dropped temperature/top_p from the typed signature (the API still takes
-    # them, though models after Opus 4.6 reject non-default values): send them as extra body
-    # fields, and only when the client set them.
-    sampling = {"temperature": request.temperature, "top_p": request.top_p}
-    sampling = {k: v for k, v in sampling.items() if v is not None}
-    if sampling:
-        params["extra_body"] = sampling
+    # Only when the client set them: models after Opus 4.6 reject non-default values (and
+    # the SDK's typed signature no longer has them).
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.top_p is not None:
+        params["top_p"] = request.top_p
     if request.user:
         params["metadata"] = {"user_id": request.user}
     return params
@@ -124,16 +105,6 @@ def completion_from(body: Any) -> Completion:
         response_id=str_or_none(body.get("id")),
         model=str_or_none(body.get("model")),
     )
-
-
-def request_body(params: dict[str, Any]) -> dict[str, Any]:
-    """`request_params` as the JSON body on the wire: `extra_body` merged in, as the SDK does."""
-    extra = params.get("extra_body")
-    if extra is None:
-        return params
-    body = {k: v for k, v in params.items() if k != "extra_body"}
-    body.update(extra)
-    return body
 
 
 def stream_error(data: str) -> StatusError:
@@ -188,9 +159,9 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class AnthropicAdapter(ClientAdapter["anthropic.AsyncAnthropic"]):
+class AnthropicAdapter(ProviderAdapter):
     kind = "anthropic"
-    chat_path = "/v1/messages"
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(
         self,
@@ -199,40 +170,28 @@ class AnthropicAdapter(ClientAdapter["anthropic.AsyncAnthropic"]):
         api_key: str | None,
         timeout_s: float,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
-        transport: str = DEFAULT_TRANSPORT,
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
         self.default_max_tokens = default_max_tokens
-        self._set_transport(transport)
 
-    @property
-    def request_options(self) -> dict[str, Any]:  # type: ignore[override]
-        return request_options()
-
-    def _make_client(self, http_client: Any = None) -> anthropic.AsyncAnthropic:
-        import anthropic  # here: a `serve` process on the direct transport never loads the SDK (capture.py)
-
-        return anthropic.AsyncAnthropic(**self._sdk_kwargs(anthropic.DefaultAioHttpClient, http_client))
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
 
     async def complete(self, request: ChatRequest) -> Completion:
-        params = request_params(request, default_max_tokens=self.default_max_tokens)
         try:
-            # The SDK's own request path (auth, anthropic-version, base URL, timeouts, error classes,
-            # transport) without `create`'s response models: see OpenAIAdapter.complete.
-            response = await self._post(self.chat_path, request_body(params))
-            return completion_from(json_body(response))
+            body = request_params(request, default_max_tokens=self.default_max_tokens)
+            return completion_from((await self._send("POST", MESSAGES_PATH, body)).json())
         except Exception as exc:
-            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
-        body = {**request_body(request_params(request, default_max_tokens=self.default_max_tokens)), "stream": True}
+        body = {**request_params(request, default_max_tokens=self.default_max_tokens), "stream": True}
         state = StreamState()
         try:
-            # As complete(), with stream=True: the SDK raises its status errors (body read) and
-            # otherwise returns the response unread; we decode the SSE frames instead of the SDK
-            # building an event model per frame.
-            response = await self._post(self.chat_path, body, stream=True)
+            response = await self._send("POST", MESSAGES_PATH, body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:
@@ -254,12 +213,12 @@ class AnthropicAdapter(ClientAdapter["anthropic.AsyncAnthropic"]):
                 await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
-            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
         yield final
 
     async def list_models(self) -> list[str]:
         try:
-            return [model.id async for model in self._clients.get().models.list()]
+            body = (await self._send("GET", "/v1/models")).json()
+            return [str(model["id"]) for model in body["data"]]
         except Exception as exc:
             raise self._error(exc) from None

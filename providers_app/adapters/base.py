@@ -1,27 +1,38 @@
-"""The provider interface: four methods, one per thing the gateway needs."""
+"""The provider interface, and what every adapter shares: its HTTP client and error classification.
+
+An adapter is one provider key's view of one provider: it translates a ChatRequest into its
+provider's request and the answer back (pure functions in its module), sends on its own
+`UpstreamHttp` (one connection pool), and raises only aiproxy.errors.UpstreamError
+subclasses, classified here at the boundary; the router and breakers read only that.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
+from .errors import classify
+from .http import Response, UpstreamHttp
 from .types import ChatRequest, Completion, StreamChunk
 
 
 class ProviderAdapter(ABC):
-    """One instance per provider key: it owns one SDK client (one connection pool).
-
-    Implementations translate ChatRequest -> provider call and provider answer ->
-    Completion / StreamChunk, and raise only aiproxy.errors.UpstreamError
-    subclasses (classified at this boundary; nothing else escapes).
-    """
+    """One instance per provider key (or per key-less provider)."""
 
     kind: ClassVar[str]
+    default_base_url: ClassVar[str]
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout_s: float) -> None:
-        self.base_url = base_url
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout_s = timeout_s
+        self._api_key = api_key
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json", **self.auth_headers(api_key)}
+        self.http = UpstreamHttp(base_url=self.base_url, timeout_s=timeout_s)
+
+    @abstractmethod
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """The provider's auth and version headers for this key."""
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion: ...
@@ -34,8 +45,21 @@ class ProviderAdapter(ABC):
     async def list_models(self) -> list[str]:
         """A cheap authenticated call, used by provider probes."""
 
-    @abstractmethod
-    async def aclose(self) -> None: ...
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """`path` below base_url, with this adapter's headers (and a request's own on top)."""
+        merged = {**self.headers, **headers} if headers else self.headers
+        return await self.http.request(method, self.base_url + path, merged, body, stream=stream)
 
-    async def warm(self) -> None:  # noqa: B027 - optional: most adapters have nothing to prepare
-        """Prepare what the first call would otherwise wait for."""
+    def _error(self, exc: BaseException) -> Exception:
+        return classify(exc, provider=self.kind, api_key=self._api_key)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,22 +1,12 @@
-"""Reading provider response bodies as decoded JSON, without the SDKs' response models.
+"""Reading decoded provider JSON defensively: the adapters translate the JSON themselves.
 
-`complete()` and `stream()` ask the SDK for the raw HTTP response (see openai.py /
-anthropic.py) and translate the JSON themselves, instead of having the SDK build pydantic
-models only to copy five fields out of them (bench/RESULTS.md: ~7.6 % of the gateway's CPU
-for complete(); streams decode their SSE frames in sse_decode.py). A body of the wrong shape
-raises ValueError / TypeError / AttributeError, which errors.classify turns into
-UpstreamMalformedResponse (with the provider's name), as it did for the SDK's validation errors.
+A body of the wrong shape raises TypeError / AttributeError here, which errors.classify
+turns into UpstreamMalformedResponse (with the provider's name).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-
-def json_body(response: Any) -> Any:
-    """The decoded JSON of an already read HTTP response (httpx2.Response); ValueError if not JSON."""
-    return json.loads(response.content)
 
 
 def field_of(obj: Any, name: str) -> Any:

@@ -1,33 +1,27 @@
 """Classify whatever a provider call raised into one aiproxy.errors.UpstreamError.
 
 The router and breakers read only the resulting class (retryable? breaker fault?), so
-this is the one place that knows the SDKs' exception types:
+this is the one place that knows what can go wrong on the wire (http.py):
 
-- anthropic / openai: APIStatusError (status + body), APITimeoutError, APIConnectionError,
-  APIResponseValidationError, and APIError without a status (an error event inside a
-  200 stream); raw httpx2 errors escape both SDKs while a stream is being read.
-- ollama: ResponseError(error, status_code; -1 = error line inside a stream), the builtin
-  ConnectionError it raises on connect failure, raw httpx errors otherwise.
-- any of them: json.JSONDecodeError (a body that is not JSON).
+- StatusError: a status outside 2xx with its body (a 3xx too: redirects are not followed),
+  or an error event / error line inside a 200 stream;
+- aiohttp's errors and timeouts, OSError (connect, reset), ValueError (a body that is not
+  JSON), KeyError / TypeError / AttributeError / IndexError (JSON of the wrong shape).
 
-Messages are built from the provider's own `error.message`, never from the SDK's string
-(which embeds whole bodies), are cut to ~300 characters and have the key scrubbed.
-
-No SDK or HTTP library is imported here: the SDKs load only with the adapters of the kinds
-that are configured (registry.py), and an exception can only be an instance of a class
-whose module is already loaded, so the checks look up `sys.modules`.
+Messages are built from the provider's own `error.message`, never from a whole body, are
+cut to ~300 characters and have the key scrubbed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-import sys
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+import aiohttp
 
 from aiproxy.errors import (
     UpstreamAuthError,
@@ -63,14 +57,6 @@ ERROR_TYPE_STATUS = {
     "overloaded_error": 529,
 }
 
-
-def _loaded(attr: str, *modules: str) -> tuple[type[BaseException], ...]:
-    """`module.attr` of those modules already imported; () matches nothing in isinstance."""
-    return tuple(getattr(m, attr) for name in modules if (m := sys.modules.get(name)) is not None)
-
-
-_SDKS = ("anthropic", "openai")
-_HTTPX = ("httpx", "httpx2")
 
 # Anything shaped like a provider secret, in case a provider echoes one back.
 _SECRET_PATTERNS = re.compile(r"(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
@@ -148,23 +134,9 @@ def _describe(provider: str, status: int | None, message: str | None, fallback: 
     return scrub(f"{where}: {message or fallback}", api_key)
 
 
-def _aiohttp_connection_failure(exc: BaseException) -> bool:
-    # openai's vendored aiohttp transport reports every aiohttp connection error as a
-    # ConnectTimeout; the original aiohttp error in the cause chain tells the truth.
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, _loaded("ClientConnectionError", "aiohttp")) and not isinstance(seen, asyncio.TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class StatusError(Exception):
-    """An upstream error without an SDK exception: an error status read by the direct transport
-    (direct.py), or an error event inside a 200 stream (status 200; the body's type says
-    which error). `body` is the decoded JSON, else the text."""
+    """An upstream error: a status outside 2xx read by http.py, or an error event inside a 200
+    stream (status 200; the body's type says which error). `body` is the decoded JSON, else the text."""
 
     def __init__(self, status: int, headers: Any, body: object) -> None:
         super().__init__(f"HTTP {status}")
@@ -184,7 +156,14 @@ class StatusError(Exception):
 def _from_status(status: int, headers: Any, body: object, provider: str, api_key: str | None) -> UpstreamError:
     """From an HTTP error status, its headers and its decoded body (JSON, else text)."""
     kind, msg = _body_error(body)
-    if status < 400:
+    if 300 <= status < 400:
+        # Not followed: the prompt would go wherever the provider points (http.py).
+        location = headers.get("location", "") if headers is not None else ""
+        where = f" to {location[:100]}" if location else ""
+        return UpstreamServerError(
+            scrub(f"{provider} (HTTP {status}): redirect{where} not followed", api_key), upstream_status=status
+        )
+    if status < 300:
         # An `error` event inside a 200 stream: the body's type stands in for the status.
         mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
         return error_for_status(mapped, _describe(provider, None, msg, kind or "stream error", api_key))
@@ -198,39 +177,16 @@ def classify(exc: BaseException, *, provider: str, api_key: str | None) -> Upstr
         return exc
     if isinstance(exc, StatusError):
         return _from_status(exc.status_code, exc.headers, exc.body, provider, api_key)
-    if isinstance(exc, _loaded("APIStatusError", *_SDKS)):
-        return _from_status(exc.status_code, exc.response.headers, exc.body, provider, api_key)
-    if isinstance(exc, _loaded("APIResponseValidationError", *_SDKS)):
-        return UpstreamMalformedResponse(f"{provider}: response did not match the expected schema")
-    if isinstance(exc, _loaded("APITimeoutError", *_SDKS)):
-        if _aiohttp_connection_failure(exc):
-            return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
+    # aiohttp's timeouts (ServerTimeoutError, ConnectionTimeoutError…) are TimeoutErrors too.
+    if isinstance(exc, TimeoutError):
         return UpstreamTimeout(f"{provider}: no answer within the timeout")
-    if isinstance(exc, _loaded("APIConnectionError", *_SDKS)):
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError | OSError):
+        # OSError: refused, reset, unreachable. A payload error: the body broke off mid-way.
         return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
-    if isinstance(exc, _loaded("APIError", "openai")):
-        # openai raises a bare APIError for an `{"error": ...}` chunk inside a stream.
-        kind, msg = _body_error(exc.body)  # type: ignore[attr-defined]
-        mapped = ERROR_TYPE_STATUS.get(kind or "", 500)
-        return error_for_status(mapped, _describe(provider, None, msg, "stream error", api_key))
-    if isinstance(exc, _loaded("ResponseError", "ollama")):
-        error, status = exc.error, exc.status_code  # type: ignore[attr-defined]
-        msg = error if isinstance(error, str) else None
-        if status < 400:  # -1: an error line inside a stream
-            return UpstreamServerError(_describe(provider, None, msg, "stream error", api_key))
-        return error_for_status(status, _describe(provider, status, msg, "error", api_key))
-    if isinstance(exc, _loaded("TimeoutException", *_HTTPX) + (TimeoutError,)):
-        # TimeoutError is also asyncio.TimeoutError and aiohttp's timeouts. httpx2 errors escape
-        # the SDKs while a stream is read; see _aiohttp_connection_failure.
-        if _aiohttp_connection_failure(exc):
-            return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
-        return UpstreamTimeout(f"{provider}: no answer within the timeout")
-    if isinstance(exc, _loaded("DecodingError", *_HTTPX) + (ValueError,)):
-        # ValueError covers json.JSONDecodeError and pydantic's ValidationError.
+    if isinstance(exc, aiohttp.ClientError):  # before ValueError: InvalidURL is both
+        return UpstreamConnectionError(f"{provider}: {type(exc).__name__}")
+    if isinstance(exc, ValueError):  # json.JSONDecodeError, a body that is not UTF-8
         return UpstreamMalformedResponse(f"{provider}: the response was not valid JSON of the expected shape")
-    if isinstance(exc, _loaded("TransportError", *_HTTPX) + _loaded("ClientError", "aiohttp") + (OSError,)):
-        # OSError covers the builtin ConnectionError that ollama raises on connect failure.
-        return UpstreamConnectionError(f"{provider}: could not connect or the connection dropped")
     if isinstance(exc, KeyError | TypeError | AttributeError | IndexError):
         return UpstreamMalformedResponse(f"{provider}: the response had an unexpected shape")
     log.warning("unclassified %s error: %s", provider, type(exc).__name__)

@@ -1,33 +1,35 @@
-"""Ollama adapter (`ollama.AsyncClient`, POST /api/chat, GET /api/tags).
+"""Ollama adapter: POST {base_url}/api/chat (NDJSON when streamed), GET /api/tags.
 
-Usage: `prompt_eval_count` (input) and `eval_count` (output); Ollama reports no cache
-tokens (it leaves prompt_eval_count out when the whole prompt was cached: that reads as 0).
-Ollama has no response id. The SDK has no timeout by default: we always pass one.
-Ollama needs no auth; a configured key is sent as `Authorization: Bearer` (for Ollama
-behind an authenticating proxy).
+On the wire as the `ollama` SDK sends it (tests/unit/adapters/test_contract.py). Ollama needs
+no auth; a configured key is sent as `Authorization: Bearer` (for an Ollama behind an
+authenticating proxy). Usage: `prompt_eval_count` (input) and `eval_count` (output); Ollama
+reports no cache tokens (it leaves prompt_eval_count out when the whole prompt was cached:
+that reads as 0), and has no response id.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import ollama
+from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from aiproxy.errors import UpstreamConnectionError
-
-from .client_adapter import ClientAdapter
-from .transport import CONNECT_TIMEOUT_CAP_S
+from .base import ProviderAdapter
+from .body import count, field_of, str_or_none, text_or_empty
+from .errors import StatusError
+from .ndjson import aiter_lines
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "ollama"
+DEFAULT_BASE_URL = "http://localhost:11434"
+CHAT_PATH = "/api/chat"
 
 
 # --- translation ------------------------------------------------------------------------
 def request_params(request: ChatRequest) -> dict[str, Any]:
-    """ChatRequest -> keyword arguments of `AsyncClient.chat` (without `stream`)."""
+    """ChatRequest -> the JSON body of POST /api/chat (without `stream`)."""
     options: dict[str, Any] = {}
     if request.max_tokens is not None:
         options["num_predict"] = request.max_tokens
@@ -46,8 +48,10 @@ def request_params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
-def usage_from(response: Any) -> Usage:
-    return Usage(input_tokens=response.prompt_eval_count or 0, output_tokens=response.eval_count or 0)
+def usage_from(body: Any) -> Usage:
+    return Usage(
+        input_tokens=count(field_of(body, "prompt_eval_count")), output_tokens=count(field_of(body, "eval_count"))
+    )
 
 
 def finish_reason(done_reason: str | None) -> str | None:
@@ -55,13 +59,26 @@ def finish_reason(done_reason: str | None) -> str | None:
     return done_reason
 
 
-def completion_from(response: Any) -> Completion:
+def part_of(line: bytes) -> dict[str, Any]:
+    """One decoded object of a body; `{"error": ...}` raises StatusError (classified by its text)."""
+    part = json.loads(line)
+    if not isinstance(part, dict):
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response is not a JSON object")
+    if part.get("error"):
+        raise StatusError(200, None, part)
+    return part
+
+
+def completion_from(body: Any) -> Completion:
+    """A /api/chat response body (decoded JSON) -> Completion."""
+    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
+        raise UpstreamMalformedResponse(f"{PROVIDER}: response has no message")
     return Completion(
-        text=response.message.content or "",
-        finish_reason=finish_reason(response.done_reason),
-        usage=usage_from(response),
+        text=text_or_empty(body["message"].get("content")),
+        finish_reason=finish_reason(str_or_none(body.get("done_reason"))),
+        usage=usage_from(body),
         response_id=None,
-        model=response.model,
+        model=str_or_none(body.get("model")),
     )
 
 
@@ -70,11 +87,13 @@ class StreamState:
     done: bool = False
     final: StreamChunk = field(default_factory=StreamChunk)
 
-    def chunk_for(self, part: Any) -> StreamChunk | None:
-        if part.done:
+    def chunk_for(self, part: dict[str, Any]) -> StreamChunk | None:
+        if part.get("done"):
             self.done = True
-            self.final = StreamChunk(finish_reason=finish_reason(part.done_reason), usage=usage_from(part))
-        text = part.message.content if part.message is not None else None
+            self.final = StreamChunk(
+                finish_reason=finish_reason(str_or_none(part.get("done_reason"))), usage=usage_from(part)
+            )
+        text = str_or_none(field_of(part.get("message"), "content"))
         return StreamChunk(text=text) if text else None
 
     def final_chunk(self) -> StreamChunk:
@@ -84,36 +103,31 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class OllamaAdapter(ClientAdapter[ollama.AsyncClient]):
+class OllamaAdapter(ProviderAdapter):
     kind = "ollama"
+    default_base_url = DEFAULT_BASE_URL
 
-    def _make_client(self, http_client: Any = None) -> ollama.AsyncClient:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
-        return ollama.AsyncClient(
-            host=self.base_url or "http://localhost:11434",
-            timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, CONNECT_TIMEOUT_CAP_S)),
-            headers=headers,
-        )
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def complete(self, request: ChatRequest) -> Completion:
         try:
-            response = await self._clients.get().chat(**request_params(request), stream=False)
-            return completion_from(response)
+            response = await self._send("POST", CHAT_PATH, {**request_params(request), "stream": False})
+            return completion_from(part_of(response.content))
         except Exception as exc:
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         state = StreamState()
         try:
-            parts = await self._clients.get().chat(**request_params(request), stream=True)
+            response = await self._send("POST", CHAT_PATH, {**request_params(request), "stream": True}, stream=True)
             try:
-                async for part in parts:
-                    chunk = state.chunk_for(part)
+                async for line in aiter_lines(response.aiter_bytes()):
+                    chunk = state.chunk_for(part_of(line))
                     if chunk is not None:
                         yield chunk
             finally:
-                # The SDK's generator holds the HTTP response open until it is closed.
-                await parts.aclose()
+                await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
             raise self._error(exc) from None
@@ -121,7 +135,7 @@ class OllamaAdapter(ClientAdapter[ollama.AsyncClient]):
 
     async def list_models(self) -> list[str]:
         try:
-            listing = await self._clients.get().list()
-            return [m.model for m in listing.models if m.model]
+            body = (await self._send("GET", "/api/tags")).json()
+            return [str(m["model"]) for m in body["models"] if m.get("model")]
         except Exception as exc:
             raise self._error(exc) from None

@@ -1,4 +1,9 @@
-"""OpenAI Chat Completions adapter (`openai.AsyncOpenAI`); any OpenAI-compatible base_url.
+"""OpenAI Chat Completions adapter: POST {base_url}/chat/completions; any OpenAI-compatible base_url.
+
+On the wire as the `openai` SDK sends it (tests/unit/adapters/test_contract.py):
+`Authorization: Bearer <key>`, a JSON body, SSE for streams. The default base URL is
+OpenAI's own; unlike the SDK, OPENAI_BASE_URL / OPENAI_API_KEY in the environment are
+ignored: only what an admin configured is used.
 
 Usage normalization (so that cost = input*in_price + cache_read*cache_read_price holds for
 every provider):
@@ -10,9 +15,6 @@ every provider):
   Usage.cache_read_tokens / cache_write_tokens carry the rest.
 
 Streams send `stream_options={"include_usage": true}` so the last chunk carries usage.
-Both calls go through the SDK client's own `post()` with the prebuilt body (or, on the direct
-transport, send it with the URL and headers the SDK built: direct.py) and take the raw HTTP
-response: the JSON (and a stream's SSE framing, sse_decode.py) is read here.
 """
 
 from __future__ import annotations
@@ -20,24 +22,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
-from .body import count, field_of, json_body, str_or_none, text_or_empty
-from .client_adapter import ClientAdapter
+from .base import ProviderAdapter
+from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .transport import DEFAULT_TRANSPORT
 from .types import ChatRequest, Completion, StreamChunk, Usage
 
-if TYPE_CHECKING:
-    import openai
-
 PROVIDER = "openai"
-# What `chat.completions.create` passes: bearer auth only (not the admin key).
-REQUEST_OPTIONS: dict[str, Any] = {"security": {"bearer_auth": True}}
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHAT_PATH = "/chat/completions"
 
 
 # --- translation ------------------------------------------------------------------------
@@ -49,7 +47,7 @@ def max_tokens_field_for(base_url: str | None) -> str:
 
 
 def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
-    """ChatRequest -> the JSON body of POST /chat/completions (also `chat.completions.create`'s kwargs)."""
+    """ChatRequest -> the JSON body of POST /chat/completions (= `chat.completions.create`'s kwargs)."""
     params: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
@@ -153,50 +151,34 @@ class StreamState:
 
 
 # --- transport ---------------------------------------------------------------------------
-class OpenAIAdapter(ClientAdapter["openai.AsyncOpenAI"]):
+class OpenAIAdapter(ProviderAdapter):
     kind = "openai"
-    chat_path = "/chat/completions"
-    request_options = REQUEST_OPTIONS
+    default_base_url = DEFAULT_BASE_URL
 
     def __init__(
-        self,
-        *,
-        base_url: str | None,
-        api_key: str | None,
-        timeout_s: float,
-        transport: str = DEFAULT_TRANSPORT,
-        max_tokens_field: str | None = None,
+        self, *, base_url: str | None, api_key: str | None, timeout_s: float, max_tokens_field: str | None = None
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-        self._set_transport(transport)
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
 
-    def _make_client(self, http_client: Any = None) -> openai.AsyncOpenAI:
-        import openai  # here: a `serve` process on the direct transport never loads the SDK (capture.py)
-
-        return openai.AsyncOpenAI(**self._sdk_kwargs(openai.DefaultAioHttpClient, http_client))
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        # A key-less OpenAI-compatible server (vLLM, llama.cpp) gets no Authorization header.
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     async def complete(self, request: ChatRequest) -> Completion:
-        params = request_params(request, max_tokens_field=self.max_tokens_field)
         try:
-            # The SDK's own request path (auth, base URL, timeouts, error classes, transport; on the
-            # direct transport its URL and headers: direct.py), minus `create`'s walk of the params'
-            # type annotations and its response models: the body is already plain JSON, and the
-            # read response comes back as is.
-            response = await self._post(self.chat_path, params)
-            return completion_from(json_body(response))
+            response = await self._send(
+                "POST", CHAT_PATH, request_params(request, max_tokens_field=self.max_tokens_field)
+            )
+            return completion_from(response.json())
         except Exception as exc:
-            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         body = stream_body(request_params(request, max_tokens_field=self.max_tokens_field))
         state = StreamState()
         try:
-            # As complete(), with stream=True: the SDK raises its status errors (body read) and
-            # otherwise returns the response unread; we decode the SSE frames instead of the SDK
-            # building a ChatCompletionChunk model per frame.
-            response = await self._post(self.chat_path, body, stream=True)
+            response = await self._send("POST", CHAT_PATH, body, stream=True)
             try:
                 events = aiter_events(response.aiter_bytes())
                 async for event in events:
@@ -211,12 +193,12 @@ class OpenAIAdapter(ClientAdapter["openai.AsyncOpenAI"]):
                 await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
-            # `from None`: SDK exception texts embed whole response bodies; ours are scrubbed.
             raise self._error(exc) from None
         yield final
 
     async def list_models(self) -> list[str]:
         try:
-            return [model.id async for model in self._clients.get().models.list()]
+            body = (await self._send("GET", "/models")).json()
+            return [str(model["id"]) for model in body["data"]]
         except Exception as exc:
             raise self._error(exc) from None

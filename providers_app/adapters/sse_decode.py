@@ -1,8 +1,7 @@
 """Server-sent events: response body bytes -> (event, data) pairs.
 
-The openai / anthropic adapters read their streams as raw HTTP responses (see their
-`stream()` methods) and decode the SSE framing here, instead of having the SDKs build one
-pydantic model per event. Follows the WHATWG event-stream rules the adapters rely on:
+The openai / anthropic adapters decode their streams' SSE framing here (see their
+`stream()` methods). Follows the WHATWG event-stream rules the adapters rely on:
 lines end in LF, CRLF or CR (also split across network chunks), `:` lines are comments,
 multi-line `data:` fields join with LF, an event is dispatched at a blank line, and an
 event left without its blank line when the body ends is dropped. `id:` and `retry:` are
@@ -83,7 +82,7 @@ class SSEDecoder:
 
 
 async def aiter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[Event]:
-    """The events of a streamed body (e.g. `httpx2.Response.aiter_bytes()`), as they complete."""
+    """The events of a streamed body (`http.Response.aiter_bytes()`), as they complete."""
     decoder = SSEDecoder()
     async for chunk in chunks:
         for event in decoder.feed(chunk):

@@ -10,7 +10,7 @@ import pytest
 from providers_app.adapters.base import ProviderAdapter
 from tests.fakes.server import FakeUpstream
 
-from .support import ADAPTER_CASES, AdapterFactory, base_url_for, build_adapter
+from .support import PROVIDERS, AdapterFactory, base_url_for, build_adapter
 
 
 @pytest.fixture
@@ -36,18 +36,17 @@ async def adapters() -> AsyncIterator[list[ProviderAdapter]]:
         await adapter.aclose()
 
 
-@pytest.fixture(params=ADAPTER_CASES, ids=[f"{p}-{t}" for p, t in ADAPTER_CASES])
-def case(request: pytest.FixtureRequest) -> tuple[str, str]:
+@pytest.fixture(params=PROVIDERS)
+def provider(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture
-def make_adapter(case: tuple[str, str], fake: FakeUpstream, adapters: list[ProviderAdapter]) -> AdapterFactory:
-    """make_adapter(timeout_s=..., api_key=..., base_url=...) for the parametrized provider/transport."""
-    provider, transport = case
+def make_adapter(provider: str, fake: FakeUpstream, adapters: list[ProviderAdapter]) -> AdapterFactory:
+    """make_adapter(timeout_s=..., api_key=..., base_url=...) for the parametrized provider."""
 
     def make(*, base_url: str | None = None, **kw: object) -> ProviderAdapter:
-        adapter = build_adapter(provider, transport, base_url or base_url_for(provider, fake), **kw)  # type: ignore[arg-type]
+        adapter = build_adapter(provider, base_url or base_url_for(provider, fake), **kw)  # type: ignore[arg-type]
         adapters.append(adapter)
         return adapter
 

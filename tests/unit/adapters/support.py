@@ -15,16 +15,7 @@ from tests.fakes.server import FakeUpstream
 
 API_KEY = "sk-test-SECRETKEY-0123456789abcdef"
 
-# (provider, transport): the SDK-based adapters run on all three transports, ollama has only httpx.
-ADAPTER_CASES = [
-    ("anthropic", "aiohttp"),
-    ("anthropic", "httpx"),
-    ("anthropic", "direct"),
-    ("openai", "aiohttp"),
-    ("openai", "httpx"),
-    ("openai", "direct"),
-    ("ollama", "httpx"),
-]
+PROVIDERS = ["anthropic", "openai", "ollama"]
 
 AdapterFactory = Callable[..., ProviderAdapter]
 
@@ -42,13 +33,10 @@ def base_url_for(provider: str, fake: FakeUpstream) -> str:
 
 
 def build_adapter(
-    provider: str, transport: str, base_url: str, *, api_key: str | None = API_KEY, timeout_s: float = 5.0
+    provider: str, base_url: str, *, api_key: str | None = API_KEY, timeout_s: float = 5.0
 ) -> ProviderAdapter:
-    if provider == "anthropic":
-        return AnthropicAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s, transport=transport)
-    if provider == "openai":
-        return OpenAIAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s, transport=transport)
-    return OllamaAdapter(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    cls = {"anthropic": AnthropicAdapter, "openai": OpenAIAdapter, "ollama": OllamaAdapter}[provider]
+    return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
 
 
 async def collect(adapter: ProviderAdapter, request: ChatRequest) -> list[StreamChunk]:

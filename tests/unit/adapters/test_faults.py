@@ -1,4 +1,4 @@
-"""Every adapter (x transport) against the same upstream faults, over real HTTP.
+"""Every adapter against the same upstream faults, over real HTTP.
 
 Each fault must surface as the right aiproxy.errors.UpstreamError subclass, because the
 router and breakers read nothing else.
@@ -80,31 +80,26 @@ async def test_server_error_in_stream_request(make_adapter, fake):
     assert type(err) is UpstreamServerError
 
 
-async def test_429_retry_after_seconds(make_adapter, fake, case):
+async def test_429_retry_after_seconds(make_adapter, fake):
     err = await _complete_error(make_adapter, fake, Behaviour.rate_limited("7"))
     assert type(err) is UpstreamRateLimited
     assert err.upstream_status == 429
     assert not err.breaker_fault
-    # ollama.ResponseError keeps no headers, so Ollama's Retry-After cannot be read.
-    assert err.retry_after == (None if case[0] == "ollama" else 7.0)
+    assert err.retry_after == 7.0  # an Ollama behind a proxy that sends one too
 
 
-async def test_429_retry_after_ms_wins(make_adapter, fake, case):
-    if case[0] == "ollama":
-        pytest.skip("ollama.ResponseError keeps no headers")
+async def test_429_retry_after_ms_wins(make_adapter, fake):
     err = await _complete_error(make_adapter, fake, Behaviour.rate_limited("7", retry_after_ms="1500"))
     assert err.retry_after == 1.5
 
 
-async def test_429_retry_after_http_date(make_adapter, fake, case):
-    if case[0] == "ollama":
-        pytest.skip("ollama.ResponseError keeps no headers")
+async def test_429_retry_after_http_date(make_adapter, fake):
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     err = await _complete_error(make_adapter, fake, Behaviour.rate_limited(when))
     assert 25 <= err.retry_after <= 30
 
 
-async def test_429_on_stream_request(make_adapter, fake, case):
+async def test_429_on_stream_request(make_adapter, fake, provider):
     err = await _stream_error(make_adapter, fake, Behaviour.rate_limited("3"))
     assert type(err) is UpstreamRateLimited
 

@@ -5,7 +5,7 @@ fresh gateway (`manage.py serve`, one worker, fresh SQLite DB), warmed up, measu
 stopped gracefully, and its audit records counted with `manage.py exportcosts`.
 The gateway is pinned to core 0; the load generator, the fake and py-spy to core 1.
 Outputs: bench/out/<run>/ (report.md, results.json, logs, profile); a full run also
-rewrites the generated part of bench/RESULTS.md.
+rewrites the generated part of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .profile import profile_gateway, py_spy_version
 from .report import fmt, render
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "RESULTS.md"
+RESULTS = BENCH.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- BEGIN GENERATED (python -m bench.run) -->", "<!-- END GENERATED -->"
 
 
@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(c.name for c in CASES), help="comma-separated subset")
     parser.add_argument("--reps", type=int, help="runs per case (default: 1 quick, 3 full)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
-    parser.add_argument("--no-results", action="store_true", help="do not rewrite bench/RESULTS.md (quick never does)")
+    parser.add_argument(
+        "--no-results", action="store_true", help="keep docs/benchmarks.md as it is (quick never writes it)"
+    )
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan.full()
     if args.reps:
@@ -170,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _update_results(report: str) -> None:
-    """Replace the generated block of bench/RESULTS.md; the hand-written analysis around it stays."""
+    """Replace the generated block of docs/benchmarks.md; the hand-written text around it stays."""
     block = f"{BEGIN}\n{report}{END}"
-    text = RESULTS.read_text() if RESULTS.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
+    text = RESULTS.read_text() if RESULTS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         text = head + block + rest.split(END, 1)[1]

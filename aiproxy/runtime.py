@@ -24,6 +24,7 @@ import time
 
 import uvicorn
 from django.conf import settings
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
 from .acceptor import Acceptor
 from .asgi import InFlight
@@ -75,12 +76,9 @@ def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 def metrics_exporter_start(port: int, host: str) -> None:
-    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
-
+    """The gateway's metrics and django-prometheus's (one registry); with --workers, every worker's."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     start_http_server(port, addr=host, registry=registry)
@@ -173,8 +171,6 @@ def supervise(*, workers: int, argv: list[str], host: str, metrics_port: int) ->
             log.error("a worker exited; stopping the others")
             code = 1
             _forward(signal.SIGTERM, None)
-    from prometheus_client import multiprocess
-
     for child in children:
         multiprocess.mark_process_dead(child.pid)
         code = code or (child.returncode or 0)

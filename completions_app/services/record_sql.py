@@ -1,10 +1,10 @@
 """The INSERT the audit writer sends (recorder.py), instead of `bulk_create`.
 
-Why not `CompletionRecord.objects.bulk_create(...)`: writer-thread CPU per record, batches of
-500 (`python -m bench.records_cpu --n 10000 --reps 3`, 2026-11-29, 2-core host): bulk_create
-(instances built on the writer) 114 µs on SQLite, 96 µs on PostgreSQL 15 (+31 µs of the
-server's CPU); this prepared executemany 26 µs and 30 µs (+38 µs server). ~4× the writer CPU:
-above the ~20 % the ORM's own API was allowed.
+Why not `CompletionRecord.objects.bulk_create(...)`: writer-thread CPU per record in batches
+of 500 (`python -m bench.records_cpu --n 10000 --reps 5 [--pg ...]`, medians, 2026-11-29, a
+shared 2-core host): bulk_create (instances built on the writer) 127 µs on SQLite, 91 µs on
+PostgreSQL 15 (+32 µs of the server's CPU); this prepared executemany 42 µs and 38 µs
+(+38 µs server). 2.4–3× the writer's CPU, where ~1.2× would have kept the ORM's own API.
 
 `RecordRow` is one record in CompletionRecord's column order; the INSERT is built from the
 model's `_meta` (the table stays the model's and its migrations') and each value that is not
@@ -75,7 +75,8 @@ CLIENT = FIELDS.index(_META.get_field("client"))  # position in a row's paramete
 MAX_LENGTHS = [f.max_length if isinstance(f.max_length, int) else None for f in FIELDS]
 
 # Fields whose values (RecordRow's str, int, bool, float) get_db_prep_save returns unchanged:
-# skipping them takes the writer from 48 to 35 µs per record (SQLite, same bench).
+# skipping them takes the writer from 53 to 42 µs per record on SQLite, 57 to 38 on PostgreSQL
+# (same bench, "every_field_prepped").
 _AS_IS = frozenset(
     {
         "AutoField",
@@ -137,8 +138,8 @@ def record_cursor() -> Iterator[Any]:
     Django's cursors bind client-side (each row a new statement text for the server to parse
     and plan) and turn psycopg's prepared statements off (prepare_threshold=None, for
     PgBouncer in transaction mode; an explicit OPTIONS["prepare_threshold"] is respected).
-    Measured (same bench, PostgreSQL 15, same host) per record: Django's cursor 37 µs writer
-    + 84 µs server CPU; this one 30 + 38. The cursor is wrapped as Django wraps its own
+    Measured (same bench, "django_cursor") per record: Django's cursor 49 µs writer + 84 µs
+    server CPU; this one 38 + 38. The cursor is wrapped as Django wraps its own
     (django.db errors, execute wrappers, query log).
     """
     conn = connections[DEFAULT_DB_ALIAS]

@@ -41,8 +41,10 @@ class _Server(uvicorn.Server):
 
     Only `startup` is replaced, doing what uvicorn 0.54's does for given sockets: the protocol
     factory from `config`, `server_state` and `lifespan.state`; `servers` (closed and awaited by
-    uvicorn's shutdown) and `started`. Signals stay uvicorn's: it restores the handlers `serve`
-    installed before it and re-raises the signal to them when it returns.
+    uvicorn's shutdown) and `started`. Signals stay uvicorn's (`serve` below): the loop's signal
+    handlers `serve` adds before it still fire (the loop's wakeup fd), and uvicorn restores them
+    and re-raises the signal to them when it returns, so the process lives on to drain gRPC and
+    flush the records.
     """
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

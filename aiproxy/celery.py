@@ -1,7 +1,8 @@
 """The Celery app: broker from CELERY_BROKER_URL, else REDIS_URL; eager when neither is set.
 
-Created on first use, not when Django starts: `celery -A aiproxy`, `aiproxy.celery_app`,
-or the first import of a `*.tasks` module (aiproxy/__init__.py).
+Tasks modules bind to it explicitly (`from aiproxy.celery import app`, `@app.task`), so a task
+always has this configured app, whichever module or thread uses it first; `celery -A aiproxy
+worker|beat` finds it as `aiproxy.celery.app` and imports the tasks modules (autodiscover).
 """
 
 import os

@@ -24,34 +24,37 @@ import time
 
 import uvicorn
 from django.conf import settings
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
 from .acceptor import Acceptor
+from .asgi import InFlight
 
 log = logging.getLogger("aiproxy.serve")
 
 
 class _Server(uvicorn.Server):
-    # uvicorn re-raises captured signals after serve() returns, which would
-    # kill the process before gRPC has drained and records are flushed: we
-    # handle signals ourselves.
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def, override]
-        yield
+    """uvicorn's Server with our accept loop (aiproxy/acceptor.py) in place of `loop.create_server`;
+    uvicorn has no setting for that. At 512 in flight on a 200 ms upstream (bench/RESULTS.md,
+    "Steps 3–8" and the runs after) p99 was 6–13× p50 without it (729 / 9,757 ms, 1,067 / 6,782 ms:
+    uvloop's server left new connections in the listen queue, draining ~7 per second) and
+    1.7–2.0× with it (411 / 696 ms, 399 / 782 ms).
+
+    Only `startup` is replaced, doing what uvicorn 0.54's does for given sockets: the protocol
+    factory from `config`, `server_state` and `lifespan.state`; `servers` (closed and awaited by
+    uvicorn's shutdown) and `started`. Signals stay uvicorn's (`serve` below): the loop's signal
+    handlers `serve` adds before it still fire (the loop's wakeup fd), and uvicorn restores them
+    and re-raises the signal to them when it returns, so the process lives on to drain gRPC and
+    flush the records.
+    """
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        """uvicorn's startup for the sockets `serve` binds (always given), with our Acceptor in
-        place of loop.create_server (aiproxy/acceptor.py: uvloop's accepts starve under load)."""
         assert sockets  # noqa: S101 - serve() passes its bound socket
         await self.lifespan.startup()
-        config, state = self.config, self.server_state
+        config, state, app_state = self.config, self.server_state, self.lifespan.state
         loop = asyncio.get_running_loop()
 
         def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=state, app_state=self.lifespan.state, _loop=_loop
-            )
-
-        from aiproxy.asgi import InFlight  # loaded by config.load() already
+            return config.http_protocol_class(config=config, server_state=state, app_state=app_state, _loop=_loop)  # type: ignore[call-arg]
 
         high_water = settings.ACCEPT_HIGH_WATER
 
@@ -60,7 +63,6 @@ class _Server(uvicorn.Server):
 
         self.servers = [Acceptor(loop, sock, create_protocol, busy=busy) for sock in sockets]  # type: ignore[list-item]
         self.started = True
-        return
 
 
 def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -76,12 +78,9 @@ def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 
 def metrics_exporter_start(port: int, host: str) -> None:
-    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
-
+    """The gateway's metrics and django-prometheus's (one registry); with --workers, every worker's."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     start_http_server(port, addr=host, registry=registry)
@@ -166,8 +165,6 @@ def supervise(*, workers: int, argv: list[str], host: str, metrics_port: int) ->
             log.error("a worker exited; stopping the others")
             code = 1
             _forward(signal.SIGTERM, None)
-    from prometheus_client import multiprocess
-
     for child in children:
         multiprocess.mark_process_dead(child.pid)
         code = code or (child.returncode or 0)

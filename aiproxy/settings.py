@@ -58,8 +58,10 @@ INSTALLED_APPS = [
 
 # Admin and docs get Django's full middleware; the /v1 API takes a direct ASGI
 # route with none (aiproxy/asgi.py): every sync middleware is a thread hop per
-# request (STACK-NOTES.md).
+# request (STACK-NOTES.md). django-prometheus's pair (first and last) counts and
+# times the requests Django serves (django_http_*), exported with the gateway's metrics.
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "aiproxy.urls"
@@ -114,6 +117,8 @@ elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.post
         "max_size": env.int("DB_POOL_SIZE", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT_S", default=2.0),
     }
+# The same backend, its queries counted and timed by django-prometheus (django_db_*).
+_db["ENGINE"] = _db["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis (optional) -------------------------------------------------------
@@ -124,6 +129,10 @@ if not REDIS_URL and env.str("REDIS_ADDR", default=""):
 # carries on without Redis (cache bypassed, breaker and rotation local).
 REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=0.25)
 
+# Django's cache (django-redis with Redis, shared by every process; local memory otherwise)
+# and the admin's sessions: with Redis read from it, written through to the database (a
+# Redis flush logs nobody out); without it, the database only (a local-memory copy would
+# go stale between `serve --workers` processes).
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -133,6 +142,7 @@ if REDIS_URL:
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
         }
     }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
+
+from aiproxy.celery import app
 
 from .services.rollup import rollup_recompute
 
@@ -23,7 +24,7 @@ def _when(value: str | datetime | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-@shared_task(
+@app.task(
     name="completions_app.tasks.rollup_costs",
     autoretry_for=INFRA_ERRORS,
     max_retries=3,

@@ -3,7 +3,9 @@ seed's contract (DESIGN.md); label values are the public model name and the
 provider's configured name, never a key.
 
 With PROMETHEUS_MULTIPROC_DIR set (serve --workers N), prometheus_client
-writes per-process files and the exporter aggregates them.
+writes per-process files and the exporter aggregates them. The same exporter
+serves django-prometheus's `django_http_*` (the pages Django serves, not /v1)
+and `django_db_*` metrics (aiproxy/settings.py): other prefixes, no clash.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
+
+from aiproxy.celery import app
 
 from .probes import providers_probe
 
@@ -14,7 +15,7 @@ from .probes import providers_probe
 INFRA_ERRORS = (OperationalError, InterfaceError)
 
 
-@shared_task(
+@app.task(
     name="providers_app.tasks.probe_providers",
     autoretry_for=INFRA_ERRORS,
     max_retries=3,

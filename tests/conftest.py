@@ -48,7 +48,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres"):
         from django.conf import settings
 
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        if not settings.DATABASES["default"]["ENGINE"].endswith(".postgresql"):  # django_prometheus wraps it
             _missing(item.config, "PostgreSQL (DATABASE_URL=postgres://...)")
     if item.get_closest_marker("redis") and not _reachable(TEST_REDIS_URL):
         _missing(item.config, f"Redis at {TEST_REDIS_URL}")

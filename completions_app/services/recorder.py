@@ -8,11 +8,10 @@ RECORD_QUEUE_MAX, then dropped with a metric and a log line) and are written
 when it returns. `flush()` drains the queue; `serve` calls it on SIGTERM.
 
 The request path queues a `RecordRow` (a tuple of plain values, no model
-instance). The writer sends a batch as one prepared `INSERT ... VALUES (...)`
-through `cursor.executemany` on Django's connection: the statement is built
-once from `CompletionRecord._meta` (the table stays the model's and its
-migrations'), and the values that need it go through the field's own
-`get_db_prep_save`, so the database receives exactly what `bulk_create` sent.
+instance). The writer sends a batch as one prepared INSERT through
+`cursor.executemany` (record_sql.py: why not bulk_create, with the numbers), and
+moves the clients' and provider keys' `last_used_at` forward with the ORM (one
+UPDATE per client and key per batch).
 
 A batch refused for its data (IntegrityError: a client key deleted meanwhile;
 DataError) is written row by row, so one bad row does not cost the others: a
@@ -27,6 +26,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -41,10 +42,12 @@ from django.db import (
 )
 
 from metrics_app import metrics
+from providers_app.models import ProviderKey
 
-from .record_sql import CLIENT, FIELDS, RecordRow, Statements, last_used_update, record_cursor, statements
+from ..models import ClientKey, CompletionRecord
+from .record_sql import CLIENT, FIELDS, MAX_LENGTHS, RecordRow, insert_sql, params_prepare, record_cursor
 
-__all__ = ["FIELDS", "RecordRow", "RecordWriter", "record_submit", "records_flush", "statements", "writer"]
+__all__ = ["FIELDS", "RecordRow", "RecordWriter", "record_submit", "records_flush", "writer"]
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +142,10 @@ class RecordWriter:
     @staticmethod
     def _prepare(batch: list[RecordRow]) -> list[Prepared]:
         conn = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper, not the proxy: ops is looked up per value
-        pk_default = FIELDS[0].get_default
-        preps = statements(conn).preps
         out: list[Prepared] = []
         for row in batch:
-            params = [pk_default(), *row]
             try:
-                for i, prep in preps:
-                    params[i] = prep(params[i], conn)
+                params = params_prepare(row, conn)
             except Exception as exc:
                 # A value no database would take (not a decimal, a naive datetime...): retrying cannot help.
                 metrics.records_dropped_total.inc()
@@ -164,22 +163,18 @@ class RecordWriter:
 
     @staticmethod
     def _write_batch(prepared: list[Prepared]) -> None:
-        sql = statements()
-        with transaction.atomic(), record_cursor() as cursor:
-            cursor.executemany(sql.insert, [p.params for p in prepared])
-            last_used_update(cursor, sql, (p.row for p in prepared))
+        with transaction.atomic():
+            with record_cursor() as cursor:
+                cursor.executemany(insert_sql(cursor.db), [p.params for p in prepared])
+            last_used_update(p.row for p in prepared)
         metrics.records_written_total.inc(len(prepared))
 
     @staticmethod
     def _write_rows(prepared: list[Prepared]) -> None:
-        sql = statements()
-        written: list[RecordRow] = []
-        for row, params in prepared:
-            if _insert_one(sql, row, params):
-                written.append(row)
+        written = [row for row, params in prepared if _insert_one(row, params)]
         if written:
-            with transaction.atomic(), record_cursor() as cursor:
-                last_used_update(cursor, sql, written)
+            with transaction.atomic():
+                last_used_update(written)
             metrics.records_written_total.inc(len(written))
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -208,13 +203,13 @@ class RecordWriter:
             self._thread.join(timeout)
 
 
-def _insert_one(sql: Statements, row: RecordRow, params: list[Any]) -> bool:
+def _insert_one(row: RecordRow, params: list[Any]) -> bool:
     """One row in its own transaction; False (logged, counted as dropped) when it cannot be written."""
     without_client = cut_texts = False
     while True:
         try:
             with transaction.atomic(), record_cursor() as cursor:
-                cursor.execute(sql.insert, params)
+                cursor.execute(insert_sql(cursor.db), params)
             return True
         except IntegrityError as exc:
             if without_client or params[CLIENT] is None:
@@ -228,7 +223,7 @@ def _insert_one(sql: Statements, row: RecordRow, params: list[Any]) -> bool:
             # varchar, e.g. an unknown model name): keep the record, the texts cut.
             cut = [
                 v[:n] if n is not None and isinstance(v, str) and len(v) > n else v
-                for v, n in zip(params, sql.max_lengths, strict=True)
+                for v, n in zip(params, MAX_LENGTHS, strict=True)
             ]
             if cut_texts or cut == params:
                 error = exc
@@ -237,6 +232,26 @@ def _insert_one(sql: Statements, row: RecordRow, params: list[Any]) -> bool:
     metrics.records_dropped_total.inc()
     log.error("audit record %s cannot be written (%s: %s); dropped", row.request_id, type(error).__name__, error)
     return False
+
+
+def last_used_update(rows: Iterable[RecordRow]) -> None:
+    """Move the clients' and provider keys' last_used_at forward (never back): one UPDATE each per batch."""
+    clients: dict[int, datetime] = {}
+    keys: dict[tuple[str, str], datetime] = {}
+    ok = CompletionRecord.Status.OK
+    for r in rows:
+        when = r.created_at
+        if r.client_id is not None:
+            clients[r.client_id] = max(when, clients.get(r.client_id, when))
+        if r.provider_key and r.status == ok:
+            k = (r.provider, r.provider_key)
+            keys[k] = max(when, keys.get(k, when))
+    for client_id, when in clients.items():
+        ClientKey.objects.filter(pk=client_id).exclude(last_used_at__gte=when).update(last_used_at=when)
+    for (provider, label), when in keys.items():
+        ProviderKey.objects.filter(provider__name=provider, label=label).exclude(last_used_at__gte=when).update(
+            last_used_at=when
+        )
 
 
 writer = RecordWriter()

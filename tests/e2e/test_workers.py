@@ -29,8 +29,15 @@ def test_two_workers_share_ports_and_aggregate_metrics(fake_upstream, tmp_path):
                     headers={"connection": "close"},
                 )
                 assert r.status_code == 200
+            for _ in range(4):  # Django's pages: counted by django-prometheus, in every worker
+                assert client.get(f"{gw.url}/admin/login/", headers={"connection": "close"}).status_code == 200
         text = gw.metrics()
         assert _total(text, "ai_proxy_requests_total", 'model="llama3",provider="ol",status="ok"') == n
+        login = 'method="GET",status="200",view="admin:login"'
+        assert _total(text, "django_http_responses_total_by_status_view_method_total", login) == 4
+        by_method = "django_http_requests_total_by_method_total"
+        assert _total(text, by_method, 'method="GET"') == 4
+        assert _total(text, by_method, 'method="POST"') == 0  # the /v1 POSTs: not served by Django
         children = [p for p in os.listdir("/proc") if p.isdigit() and _is_child(int(p), gw.proc.pid)]
         assert len(children) == 2
     finally:

@@ -61,16 +61,18 @@ def test_the_asgi_module_imports_first_in_a_fresh_interpreter():
 
 
 def test_tasks_modules_get_the_configured_celery_app_in_any_thread():
-    # Without the app created first, a shared_task would resolve to Celery's unconfigured
-    # fallback app (AMQP on localhost). Admin actions run in a worker thread.
+    # Tasks bind to aiproxy.celery.app (not shared_task, which would resolve to Celery's
+    # unconfigured fallback app, AMQP on localhost, if no app existed yet). Admin actions
+    # import them in a worker thread; eager mode is the embedded default.
     run_fresh(
         """
         import os, sys, threading
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiproxy.settings")
+        for name in ("REDIS_URL", "REDIS_ADDR", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER"):
+            os.environ.pop(name, None)
         import django
         django.setup()
         assert "celery" not in sys.modules
-        from django.conf import settings
 
         seen = {}
 
@@ -82,15 +84,17 @@ def test_tasks_modules_get_the_configured_celery_app_in_any_thread():
         thread = threading.Thread(target=enqueue_side)
         thread.start()
         thread.join()
-        import aiproxy
         from celery import current_app
         from celery.app.utils import find_app
+        from django.conf import settings
 
-        app = aiproxy.celery_app
+        from aiproxy.celery import app
+
         assert app.main == "aiproxy"
         assert seen["apps"] == (app, app), seen
         assert current_app._get_current_object() is app
-        assert app.conf.broker_url == settings.CELERY_BROKER_URL
+        assert app.conf.broker_url == settings.CELERY_BROKER_URL == "memory://"
+        assert app.conf.task_always_eager
         assert "providers_app.tasks.probe_providers" in app.tasks
         # `celery -A aiproxy worker|beat` looks the app up like this.
         assert find_app("aiproxy") is app

@@ -1,0 +1,480 @@
+"""A small schema language for JSON bodies: one declaration is both the parser's check and
+the OpenAPI schema.
+
+Each shape compiles once, at import, into a plain closure (`shape.check`) that the /v1 route
+runs on every request, and renders on demand into an OpenAPI 3.0 schema (`shape.schema`) for
+the document at /api/schema/ (openapi.py). The declarations themselves are in declarations.py.
+
+Rules the checks apply, so the document can state them:
+- A field whose value is null counts as not given: optional fields are `nullable`, and a
+  required field that is null is missing.
+- `Object(extra="refuse")` refuses undeclared fields (additionalProperties: false);
+  "ignore" drops them from the parsed value; "keep" passes them through (free-form JSON).
+- Numbers come back as float, so 0 and 0.0 mean the same (cache keys).
+JSON types are tested with `type(v) is ...`: json.loads builds exactly these types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+Check = Callable[[Any], Any]
+Schema = dict[str, Any]
+
+
+class ShapeError(Exception):
+    """A value that does not fit; `path` (keys and indexes) is filled in on the way out."""
+
+    def __init__(self, problem: str, path: list[str | int] | None = None, text: str = "") -> None:
+        super().__init__(problem)
+        self.problem, self.text = problem, text  # text: a whole message instead of "`where` problem"
+        self.path: list[str | int] = path or []
+
+    def where(self) -> str:
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out
+
+    def message(self) -> str:
+        return self.text or f"`{self.where()}` {self.problem}"
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+class UnknownFields(ShapeError):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("", [])
+        self.names = [n[:64] for n in names[:5]]
+
+    def message(self) -> str:
+        where = self.where()
+        return f"Unknown field(s){f' in `{where}`' if where else ''}: {', '.join(self.names)}."
+
+    def field(self) -> str:
+        where = self.where()
+        return f"{where}.{self.names[0]}" if where else self.names[0]
+
+
+class Components:
+    """Named object shapes met while rendering: they become #/components/schemas/<name>."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Schema] = {}
+
+    def ref(self, shape: Object) -> Schema:
+        assert shape.name is not None  # noqa: S101 - only named objects are referenced
+        if shape.name not in self.schemas:
+            self.schemas[shape.name] = {}  # placeholder first: a shape may contain itself
+            self.schemas[shape.name] = shape.inline(self)
+        return {"$ref": f"#/components/schemas/{shape.name}"}
+
+
+class Shape:
+    """The base: description, default, nullable (for answers: a required field that may be null)."""
+
+    noun = "a value"
+    types: tuple[type, ...] = ()  # the Python types json.loads gives for it: how a OneOf picks it
+
+    def __init__(self, *, description: str = "", default: Any = None, nullable: bool = False) -> None:
+        self.description = description
+        self.default = default
+        self.nullable = nullable
+        self.check: Check = self.compile()
+
+    def compile(self) -> Check:
+        raise NotImplementedError
+
+    def own_schema(self, components: Components) -> Schema:
+        raise NotImplementedError
+
+    def schema(self, components: Components, *, nullable: bool = False, description: str = "") -> Schema:
+        out = self.own_schema(components)
+        extra: Schema = {}
+        if description or self.description:
+            extra["description"] = description or self.description
+        if self.default is not None:
+            extra["default"] = self.default
+        if nullable or self.nullable:
+            extra["nullable"] = True
+            if "enum" in out:  # OpenAPI 3.0.3: a nullable enum lists null too
+                out["enum"] = [*out["enum"], None]
+        if extra and "$ref" in out:  # OpenAPI 3.0 ignores a $ref's siblings: wrap it
+            out = {"allOf": [out]}
+        return {**out, **extra}
+
+
+def _bounds(noun: str, low: float | None, high: float | None, unit: str = "") -> str:
+    if low is not None and high is not None:
+        return f"{noun} of {low} to {high}{unit}" if unit else f"{noun} between {low} and {high}"
+    if high is not None:
+        return f"{noun} of at most {high}{unit}"
+    if low is not None:
+        return f"{noun} of at least {low}{unit}"
+    return noun
+
+
+class _Scalar(Shape):
+    json_type = ""
+
+    def __init__(self, *, enum: tuple[Any, ...] | None = None, **kw: Any) -> None:
+        self.enum = enum
+        super().__init__(**kw)
+
+    def expect(self) -> str:
+        raise NotImplementedError
+
+    def problem(self) -> str:
+        if self.enum and len(self.enum) == 1:
+            return f"is not supported (only {json.dumps(self.enum[0])})."
+        if self.enum:
+            return f"must be one of {', '.join(str(v) for v in self.enum)}."
+        return f"must be {self.expect()}."
+
+    def own_schema(self, components: Components) -> Schema:
+        out: Schema = {"type": self.json_type}
+        if self.enum:
+            out["enum"] = list(self.enum)
+        return out
+
+
+class Str(_Scalar):
+    json_type, types, noun = "string", (str,), "a string"
+
+    def __init__(self, *, min_len: int = 0, max_len: int | None = None, format: str = "", **kw: Any) -> None:  # noqa: A002
+        self.min_len, self.max_len, self.format = min_len, max_len, format
+        super().__init__(**kw)
+
+    def expect(self) -> str:
+        if self.min_len == 1 and self.max_len is None:
+            return "a non-empty string"
+        return _bounds("a string", self.min_len or None, self.max_len, " characters")
+
+    def compile(self) -> Check:
+        # Three variants: the common cases do one or two tests.
+        problem = self.problem()
+        allowed = frozenset(self.enum or ())
+        low, high = self.min_len, self.max_len if self.max_len is not None else float("inf")
+
+        def one_of(value: Any) -> Any:
+            if type(value) is str and value in allowed:
+                return value
+            raise ShapeError(problem)
+
+        def bounded(value: Any) -> Any:
+            if type(value) is str and low <= len(value) <= high:
+                return value
+            raise ShapeError(problem)
+
+        def any_string(value: Any) -> Any:
+            if type(value) is str:
+                return value
+            raise ShapeError(problem)
+
+        return one_of if allowed else bounded if (low or self.max_len is not None) else any_string
+
+    def own_schema(self, components: Components) -> Schema:
+        out = super().own_schema(components)
+        if self.min_len:
+            out["minLength"] = self.min_len
+        if self.max_len is not None:
+            out["maxLength"] = self.max_len
+        if self.format:
+            out["format"] = self.format
+        return out
+
+
+class Int(_Scalar):
+    json_type, types, noun = "integer", (int,), "an integer"
+
+    def __init__(self, *, minimum: int | None = None, maximum: int | None = None, **kw: Any) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        super().__init__(**kw)
+
+    def expect(self) -> str:
+        return _bounds(self.noun, self.minimum, self.maximum)
+
+    def compile(self) -> Check:
+        problem = self.problem()
+        allowed = frozenset(self.enum or ())
+        low = self.minimum if self.minimum is not None else -float("inf")
+        high = self.maximum if self.maximum is not None else float("inf")
+        as_float = self.types == (int, float)
+
+        def check(value: Any) -> Any:
+            kind = type(value)
+            if not (kind is int or (as_float and kind is float)) or not (low <= value <= high):
+                raise ShapeError(problem)
+            if allowed and value not in allowed:
+                raise ShapeError(problem)
+            return float(value) if as_float else value
+
+        return check
+
+    def own_schema(self, components: Components) -> Schema:
+        out = super().own_schema(components)
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Number(Int):
+    """Integer or float; parsed as float."""
+
+    json_type, types, noun = "number", (int, float), "a number"
+
+    def __init__(self, *, minimum: float | None = None, maximum: float | None = None, **kw: Any) -> None:
+        super().__init__(minimum=minimum, maximum=maximum, **kw)  # type: ignore[arg-type]
+
+
+class Bool(_Scalar):
+    json_type, types, noun = "boolean", (bool,), "true or false"
+
+    def expect(self) -> str:
+        return self.noun
+
+    def compile(self) -> Check:
+        problem = self.problem()
+        allowed = self.enum
+
+        def check(value: Any) -> Any:
+            if type(value) is not bool or (allowed and value not in allowed):
+                raise ShapeError(problem)
+            return value
+
+        return check
+
+
+class Array(Shape):
+    noun, types = "a list", (list,)
+
+    def __init__(self, items: Shape, *, min_items: int = 0, max_items: int | None = None, **kw: Any) -> None:
+        self.items, self.min_items, self.max_items = items, min_items, max_items
+        super().__init__(**kw)
+
+    def compile(self) -> Check:
+        if self.min_items == 1 and self.max_items is None:
+            problem = "must be a non-empty list."
+        else:
+            problem = f"must be {_bounds('a list', self.min_items or None, self.max_items, ' items')}."
+        low, high = self.min_items, self.max_items if self.max_items is not None else float("inf")
+        item_check = self.items.check
+
+        def check(value: Any) -> Any:
+            if type(value) is not list or not (low <= len(value) <= high):
+                raise ShapeError(problem)
+            try:
+                return [item_check(item) for item in value]
+            except ShapeError:
+                pass
+            for i, item in enumerate(value):  # the cold path: find which item, for the message
+                try:
+                    item_check(item)
+                except ShapeError as exc:
+                    exc.path.insert(0, i)
+                    raise
+            raise AssertionError("unreachable: the checks are pure")
+
+        return check
+
+    def own_schema(self, components: Components) -> Schema:
+        out: Schema = {"type": "array", "items": self.items.schema(components)}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        if self.max_items is not None:
+            out["maxItems"] = self.max_items
+        return out
+
+
+class Object(Shape):
+    """Declared fields. `name` makes it a component; `exactly_one_of`: names of which exactly one is given."""
+
+    noun, types = "an object", (dict,)
+
+    def __init__(
+        self,
+        name: str | None,
+        fields: dict[str, Shape],
+        *,
+        required: tuple[str, ...] = (),
+        extra: str = "refuse",
+        exactly_one_of: tuple[str, ...] = (),
+        example: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        if extra not in ("refuse", "ignore", "keep") or not {*required, *exactly_one_of} <= fields.keys():
+            raise TypeError(f"declaration error in object {name}")
+        self.name, self.fields, self.required, self.extra = name, fields, required, extra
+        self.exactly_one_of, self.example = exactly_one_of, example
+        super().__init__(**kw)
+
+    def compile(self) -> Check:
+        checks = {name: shape.check for name, shape in self.fields.items()}
+        declared = frozenset(checks)
+        defaults = {name: s.default for name, s in self.fields.items() if s.default is not None}
+        nullable = frozenset(name for name, s in self.fields.items() if s.nullable)
+        required, refuse, keep = self.required, self.extra == "refuse", self.extra == "keep"
+        one_of = self.exactly_one_of
+        one_of_text = " or ".join(f"`{n}`" for n in one_of)
+
+        def check(value: Any) -> Any:
+            if type(value) is not dict:
+                raise ShapeError("must be an object.")
+            if refuse and not declared.issuperset(value):
+                raise UnknownFields(sorted(value.keys() - declared))
+            out = defaults.copy() if defaults else {}
+            for key, item in value.items():
+                field_check = checks.get(key)
+                if field_check is None:
+                    if keep:
+                        out[key] = item
+                elif item is not None:
+                    try:
+                        out[key] = field_check(item)
+                    except ShapeError as exc:
+                        exc.path.insert(0, key)
+                        raise
+                elif key in nullable:
+                    out[key] = None
+            for name in required:
+                if name not in out:
+                    raise ShapeError("is required.", [name])
+            if one_of:
+                given = [name for name in one_of if name in out]
+                if len(given) > 1:
+                    raise ShapeError("", [given[0]], f"Send either {one_of_text}, not both.")
+                if not given:
+                    raise ShapeError("", [one_of[-1]], f"Send {one_of_text}.")
+            return out
+
+        return check
+
+    def inline(self, components: Components) -> Schema:
+        out: Schema = {"type": "object", "properties": {}}
+        for name, shape in self.fields.items():
+            optional = name not in self.required and not shape.nullable
+            out["properties"][name] = shape.schema(components, nullable=optional)
+        if self.required:
+            out["required"] = list(self.required)
+        if self.exactly_one_of:  # given = present and not null
+            out["oneOf"] = [
+                {"required": [name], "properties": {name: self.fields[name].schema(components)}}
+                for name in self.exactly_one_of
+            ]
+        out["additionalProperties"] = self.extra != "refuse"
+        if self.description:
+            out["description"] = self.description
+        if self.default is not None:
+            out["default"] = self.default
+        if self.example is not None:
+            out["example"] = self.example
+        return out
+
+    def own_schema(self, components: Components) -> Schema:
+        return self.inline(components)
+
+    def schema(self, components: Components, *, nullable: bool = False, description: str = "") -> Schema:
+        if not self.name:
+            return super().schema(components, nullable=nullable, description=description)
+        # A component carries its own description; the reference only what the use adds.
+        out = components.ref(self)
+        extra: Schema = {"description": description} if description else {}
+        if nullable or self.nullable:
+            extra["nullable"] = True
+        return {"allOf": [out], **extra} if extra else out
+
+
+class Map(Shape):
+    """An object with any keys and values of one shape (e.g. logit_bias, metadata)."""
+
+    noun, types = "an object", (dict,)
+
+    def __init__(self, values: Shape, *, max_items: int | None = None, **kw: Any) -> None:
+        self.values, self.max_items = values, max_items
+        super().__init__(**kw)
+
+    def compile(self) -> Check:
+        value_check = self.values.check
+        high = self.max_items if self.max_items is not None else float("inf")
+        problem = f"must be {_bounds('an object', None, self.max_items, ' keys')}."
+
+        def check(value: Any) -> Any:
+            if type(value) is not dict or len(value) > high:
+                raise ShapeError(problem)
+            out = {}
+            for key, item in value.items():
+                try:
+                    out[key] = value_check(item)
+                except ShapeError as exc:
+                    exc.path.insert(0, key)
+                    raise
+            return out
+
+        return check
+
+    def own_schema(self, components: Components) -> Schema:
+        out: Schema = {"type": "object", "additionalProperties": self.values.schema(components)}
+        if self.max_items is not None:
+            out["maxProperties"] = self.max_items
+        return out
+
+
+class OneOf(Shape):
+    """Alternatives told apart by JSON type, and objects by a `discriminator` field whose
+    declared shape is a one-value Str enum (e.g. content parts by "type")."""
+
+    def __init__(self, *alternatives: Shape, discriminator: str = "", **kw: Any) -> None:
+        self.alternatives, self.discriminator = alternatives, discriminator
+        self.types = tuple(kind for alt in alternatives for kind in alt.types)
+        self.noun = " or ".join(alt.noun for alt in alternatives)
+        super().__init__(**kw)
+
+    def _tagged(self) -> dict[str, Object]:
+        tagged: dict[str, Object] = {}
+        for alt in self.alternatives:
+            if isinstance(alt, Object) and self.discriminator:
+                tag = alt.fields[self.discriminator]
+                if not (isinstance(tag, Str) and tag.enum and len(tag.enum) == 1):
+                    raise TypeError(f"{alt.name}.{self.discriminator} must be a one-value Str enum")
+                tagged[tag.enum[0]] = alt
+        return tagged
+
+    def compile(self) -> Check:
+        tagged = {tag: alt.check for tag, alt in self._tagged().items()}
+        by_type: dict[type, Check] = {}  # one alternative per JSON type (the OpenAPI oneOf is exclusive)
+        for alt in self.alternatives:
+            if not (tagged and isinstance(alt, Object)):
+                for kind in alt.types:
+                    if kind in by_type:
+                        raise TypeError(f"two alternatives for JSON {kind.__name__} in a OneOf")
+                    by_type[kind] = alt.check
+        problem = f"must be {self.noun}."
+        key = self.discriminator
+        tag_problem = f"must be one of {', '.join(tagged)}."
+
+        def check(value: Any) -> Any:
+            alt_check = by_type.get(type(value))
+            if alt_check is not None:
+                return alt_check(value)
+            if tagged and type(value) is dict:
+                tag = value.get(key)
+                object_check = tagged.get(tag) if type(tag) is str else None
+                if object_check is None:
+                    raise ShapeError(tag_problem, [key])
+                return object_check(value)
+            raise ShapeError(problem)
+
+        return check
+
+    def own_schema(self, components: Components) -> Schema:
+        out: Schema = {"oneOf": [alt.schema(components) for alt in self.alternatives]}
+        tagged = self._tagged()
+        if tagged and all(alt.name for alt in tagged.values()):
+            mapping = {tag: f"#/components/schemas/{alt.name}" for tag, alt in tagged.items()}
+            out["discriminator"] = {"propertyName": self.discriminator, "mapping": mapping}
+        return out

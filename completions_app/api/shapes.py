@@ -352,7 +352,20 @@ class Object(Shape):
                     raise ShapeError("", [one_of[-1]], f"Send {one_of_text}.")
             return out
 
-        return check
+        if self.extra != "ignore" or set(required) != declared or nullable or one_of:
+            return check
+        general = check
+        pairs = tuple(checks.items())
+
+        def all_required(value: Any) -> Any:
+            # Every field required, others ignored (a message, a content part): one pass over
+            # the declared fields; any error is reported by the general check.
+            try:
+                return {name: field_check(value[name]) for name, field_check in pairs}
+            except (ShapeError, KeyError, TypeError):
+                return general(value)
+
+        return all_required
 
     def inline(self, components: Components) -> Schema:
         out: Schema = {"type": "object", "properties": {}}

@@ -1,253 +1,11 @@
-"""A small schema language for JSON bodies: one declaration is both the parser's check and
-the OpenAPI schema.
-
-Each shape compiles once, at import, into a plain closure (`shape.check`) that the /v1 route
-runs on every request, and renders on demand into an OpenAPI 3.0 schema (`shape.schema`) for
-the document at /api/schema/ (openapi.py). The declarations themselves are in declarations.py.
-
-Rules the checks apply, so the document can state them:
-- A field whose value is null counts as not given: optional fields are `nullable`, and a
-  required field that is null is missing.
-- `Object(extra="refuse")` refuses undeclared fields (additionalProperties: false);
-  "ignore" drops them from the parsed value; "keep" passes them through (free-form JSON).
-- Numbers come back as float, so 0 and 0.0 mean the same (cache keys).
-JSON types are tested with `type(v) is ...`: json.loads builds exactly these types.
-"""
+"""Container shapes: arrays, objects (declared fields), maps, and oneOf."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
-Check = Callable[[Any], Any]
-Schema = dict[str, Any]
-
-
-class ShapeError(Exception):
-    """A value that does not fit; `path` (keys and indexes) is filled in on the way out."""
-
-    def __init__(self, problem: str, path: list[str | int] | None = None, text: str = "") -> None:
-        super().__init__(problem)
-        self.problem, self.text = problem, text  # text: a whole message instead of "`where` problem"
-        self.path: list[str | int] = path or []
-
-    def where(self) -> str:
-        out = ""
-        for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-        return out
-
-    def message(self) -> str:
-        return self.text or f"`{self.where()}` {self.problem}"
-
-    def __str__(self) -> str:
-        return self.message()
-
-
-class UnknownFields(ShapeError):
-    def __init__(self, names: list[str]) -> None:
-        super().__init__("", [])
-        self.names = [n[:64] for n in names[:5]]
-
-    def message(self) -> str:
-        where = self.where()
-        return f"Unknown field(s){f' in `{where}`' if where else ''}: {', '.join(self.names)}."
-
-    def field(self) -> str:
-        where = self.where()
-        return f"{where}.{self.names[0]}" if where else self.names[0]
-
-
-class Components:
-    """Named object shapes met while rendering: they become #/components/schemas/<name>."""
-
-    def __init__(self) -> None:
-        self.schemas: dict[str, Schema] = {}
-
-    def ref(self, shape: Object) -> Schema:
-        assert shape.name is not None  # noqa: S101 - only named objects are referenced
-        if shape.name not in self.schemas:
-            self.schemas[shape.name] = {}  # placeholder first: a shape may contain itself
-            self.schemas[shape.name] = shape.inline(self)
-        return {"$ref": f"#/components/schemas/{shape.name}"}
-
-
-class Shape:
-    """The base: description, default, nullable (for answers: a required field that may be null)."""
-
-    noun = "a value"
-    types: tuple[type, ...] = ()  # the Python types json.loads gives for it: how a OneOf picks it
-
-    def __init__(self, *, description: str = "", default: Any = None, nullable: bool = False) -> None:
-        self.description = description
-        self.default = default
-        self.nullable = nullable
-        self.check: Check = self.compile()
-
-    def compile(self) -> Check:
-        raise NotImplementedError
-
-    def own_schema(self, components: Components) -> Schema:
-        raise NotImplementedError
-
-    def schema(self, components: Components, *, nullable: bool = False, description: str = "") -> Schema:
-        out = self.own_schema(components)
-        extra: Schema = {}
-        if description or self.description:
-            extra["description"] = description or self.description
-        if self.default is not None:
-            extra["default"] = self.default
-        if nullable or self.nullable:
-            extra["nullable"] = True
-            if "enum" in out:  # OpenAPI 3.0.3: a nullable enum lists null too
-                out["enum"] = [*out["enum"], None]
-        if extra and "$ref" in out:  # OpenAPI 3.0 ignores a $ref's siblings: wrap it
-            out = {"allOf": [out]}
-        return {**out, **extra}
-
-
-def _bounds(noun: str, low: float | None, high: float | None, unit: str = "") -> str:
-    if low is not None and high is not None:
-        return f"{noun} of {low} to {high}{unit}" if unit else f"{noun} between {low} and {high}"
-    if high is not None:
-        return f"{noun} of at most {high}{unit}"
-    if low is not None:
-        return f"{noun} of at least {low}{unit}"
-    return noun
-
-
-class _Scalar(Shape):
-    json_type = ""
-
-    def __init__(self, *, enum: tuple[Any, ...] | None = None, **kw: Any) -> None:
-        self.enum = enum
-        super().__init__(**kw)
-
-    def expect(self) -> str:
-        raise NotImplementedError
-
-    def problem(self) -> str:
-        if self.enum and len(self.enum) == 1:
-            return f"is not supported (only {json.dumps(self.enum[0])})."
-        if self.enum:
-            return f"must be one of {', '.join(str(v) for v in self.enum)}."
-        return f"must be {self.expect()}."
-
-    def own_schema(self, components: Components) -> Schema:
-        out: Schema = {"type": self.json_type}
-        if self.enum:
-            out["enum"] = list(self.enum)
-        return out
-
-
-class Str(_Scalar):
-    json_type, types, noun = "string", (str,), "a string"
-
-    def __init__(self, *, min_len: int = 0, max_len: int | None = None, format: str = "", **kw: Any) -> None:  # noqa: A002
-        self.min_len, self.max_len, self.format = min_len, max_len, format
-        super().__init__(**kw)
-
-    def expect(self) -> str:
-        if self.min_len == 1 and self.max_len is None:
-            return "a non-empty string"
-        return _bounds("a string", self.min_len or None, self.max_len, " characters")
-
-    def compile(self) -> Check:
-        # Three variants: the common cases do one or two tests.
-        problem = self.problem()
-        allowed = frozenset(self.enum or ())
-        low, high = self.min_len, self.max_len if self.max_len is not None else float("inf")
-
-        def one_of(value: Any) -> Any:
-            if type(value) is str and value in allowed:
-                return value
-            raise ShapeError(problem)
-
-        def bounded(value: Any) -> Any:
-            if type(value) is str and low <= len(value) <= high:
-                return value
-            raise ShapeError(problem)
-
-        def any_string(value: Any) -> Any:
-            if type(value) is str:
-                return value
-            raise ShapeError(problem)
-
-        return one_of if allowed else bounded if (low or self.max_len is not None) else any_string
-
-    def own_schema(self, components: Components) -> Schema:
-        out = super().own_schema(components)
-        if self.min_len:
-            out["minLength"] = self.min_len
-        if self.max_len is not None:
-            out["maxLength"] = self.max_len
-        if self.format:
-            out["format"] = self.format
-        return out
-
-
-class Int(_Scalar):
-    json_type, types, noun = "integer", (int,), "an integer"
-
-    def __init__(self, *, minimum: int | None = None, maximum: int | None = None, **kw: Any) -> None:
-        self.minimum, self.maximum = minimum, maximum
-        super().__init__(**kw)
-
-    def expect(self) -> str:
-        return _bounds(self.noun, self.minimum, self.maximum)
-
-    def compile(self) -> Check:
-        problem = self.problem()
-        allowed = frozenset(self.enum or ())
-        low = self.minimum if self.minimum is not None else -float("inf")
-        high = self.maximum if self.maximum is not None else float("inf")
-        as_float = self.types == (int, float)
-
-        def check(value: Any) -> Any:
-            kind = type(value)
-            if not (kind is int or (as_float and kind is float)) or not (low <= value <= high):
-                raise ShapeError(problem)
-            if allowed and value not in allowed:
-                raise ShapeError(problem)
-            return float(value) if as_float else value
-
-        return check
-
-    def own_schema(self, components: Components) -> Schema:
-        out = super().own_schema(components)
-        if self.minimum is not None:
-            out["minimum"] = self.minimum
-        if self.maximum is not None:
-            out["maximum"] = self.maximum
-        return out
-
-
-class Number(Int):
-    """Integer or float; parsed as float."""
-
-    json_type, types, noun = "number", (int, float), "a number"
-
-    def __init__(self, *, minimum: float | None = None, maximum: float | None = None, **kw: Any) -> None:
-        super().__init__(minimum=minimum, maximum=maximum, **kw)  # type: ignore[arg-type]
-
-
-class Bool(_Scalar):
-    json_type, types, noun = "boolean", (bool,), "true or false"
-
-    def expect(self) -> str:
-        return self.noun
-
-    def compile(self) -> Check:
-        problem = self.problem()
-        allowed = self.enum
-
-        def check(value: Any) -> Any:
-            if type(value) is not bool or (allowed and value not in allowed):
-                raise ShapeError(problem)
-            return value
-
-        return check
+from .base import Check, Components, Schema, Shape, ShapeError, UnknownFields, bounds
+from .scalars import Str
 
 
 class Array(Shape):
@@ -261,7 +19,7 @@ class Array(Shape):
         if self.min_items == 1 and self.max_items is None:
             problem = "must be a non-empty list."
         else:
-            problem = f"must be {_bounds('a list', self.min_items or None, self.max_items, ' items')}."
+            problem = f"must be {bounds('a list', self.min_items or None, self.max_items, ' items')}."
         low, high = self.min_items, self.max_items if self.max_items is not None else float("inf")
         item_check = self.items.check
 
@@ -414,7 +172,7 @@ class Map(Shape):
     def compile(self) -> Check:
         value_check = self.values.check
         high = self.max_items if self.max_items is not None else float("inf")
-        problem = f"must be {_bounds('an object', None, self.max_items, ' keys')}."
+        problem = f"must be {bounds('an object', None, self.max_items, ' keys')}."
 
         def check(value: Any) -> Any:
             if type(value) is not dict or len(value) > high:

@@ -44,7 +44,7 @@ HEADERS = {
     "Cache-Control": "`no-cache` bypasses the response cache for this request.",
 }
 COMPLETION_HEADERS = ("x-request-id", "x-aiproxy-provider", "x-aiproxy-cache", "x-aiproxy-cost-usd")
-ERROR_HEADERS = ("x-request-id", "x-aiproxy-cache", "x-aiproxy-cost-usd", "Retry-After")
+ERROR_HEADERS = ("x-request-id", "x-aiproxy-cache", "x-aiproxy-cost-usd")  # + Retry-After on 429 and 503
 
 # --- shared pieces -------------------------------------------------------------------------
 TEXT_PART = Object(
@@ -284,7 +284,7 @@ PROVIDER_STATUS_LIST = Object(
                     "keys_enabled",
                     "keys_cooling",
                     "keys",
-                ),  # fmt: skip
+                ),
             )
         )
     },

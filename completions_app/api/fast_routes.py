@@ -45,9 +45,19 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.HEALTH_CHECK, health),
     (v1.PROVIDERS_STATUS, providers_status),
 )
-ROUTES: dict[str, dict[str, Call]] = {}
-for _op, _call in SERVED:
-    ROUTES.setdefault(_op.path, {})[_op.method] = _call
+
+
+def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:
+    """{path: {method: call}}, from the served operations."""
+    table: dict[str, dict[str, Call]] = {}
+    for op, call in served:
+        if op.method in table.get(op.path, {}):
+            raise ValueError(f"{op.method} {op.path} is served twice")
+        table.setdefault(op.path, {})[op.method] = call
+    return table
+
+
+ROUTES = route_table(SERVED)
 DEV_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's default with DEBUG on and no ALLOWED_HOSTS
 
 

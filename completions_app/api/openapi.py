@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .declarations import ERROR, HEADERS, Operation
+from .declarations import ERROR, ERROR_HEADERS, HEADERS, Operation
 from .fast_routes import SERVED
 from .shapes import Components, Schema
 
@@ -75,7 +75,7 @@ def operation_schema(op: Operation, components: Components) -> Schema:
         if is_answer and op.stream_event is not None:
             text += " JSON, or with `stream: true` Server-Sent Events (text/event-stream)."
         response: Schema = {"description": text, "content": content}
-        headers = op.result_headers if is_answer else ("x-request-id", "x-aiproxy-cache", "x-aiproxy-cost-usd")
+        headers = op.result_headers if is_answer else ERROR_HEADERS
         if status in (429, 503):
             headers = (*headers, "Retry-After")
         if headers:

@@ -6,7 +6,8 @@ urlpatterns = [
     # Before admin/: the admin's catch-all view would otherwise answer /admin/finance/.
     path("admin/finance/", include("metrics_app.urls")),
     path("admin/", admin.site.urls),
-    path("v1/", include("completions_app.api.urls")),
+    # /v1 is served by the direct ASGI route (aiproxy/asgi.py), not by Django: its OpenAPI
+    # paths come from its declarations (completions_app/api/openapi.py, a spectacular hook).
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -12,7 +12,7 @@ from .parsing import request_id_for
 
 
 class ApiRequest(Protocol):
-    """What the API calls read of a request: Django's HttpRequest, or fast_routes.LiteRequest.
+    """What the API calls read of a request (fast_routes.LiteRequest).
 
     `headers.get` takes lower-case names. `aiproxy_request_id` is set by `authenticate`
     (or earlier by the route) and is what error answers carry."""

@@ -67,8 +67,9 @@ def error_response(exc: BaseException, request: HttpRequest | None = None) -> Ht
 
 
 def exception_handler(exc: Exception, context: dict) -> HttpResponseBase:
-    """DRF's EXCEPTION_HANDLER (the DRF views: schema, test client). DRF is imported here
-    only: the direct route never loads it."""
+    """DRF's EXCEPTION_HANDLER (the views Django serves: /api/schema/, the management API),
+    so they answer in the same error shape. DRF is imported here only: the direct route
+    never loads it."""
     from rest_framework import exceptions as drf_exceptions
 
     if isinstance(exc, drf_exceptions.APIException):

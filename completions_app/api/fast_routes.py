@@ -9,8 +9,9 @@ run on a small request object read straight from the ASGI scope, and their repli
 as ASGI messages. What Django did on the way is done here too: the Host header is checked
 against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404
 and other methods a 405 (HEAD is GET without the body), and a client that disconnects
-cancels the call (and with it the upstream request or stream). The DRF views (views.py)
-wrap the same calls for the OpenAPI schema and Django's test client.
+cancels the call (and with it the upstream request or stream). SERVED pairs each call with
+its declared operation (declarations.py): the OpenAPI document's /v1 paths are made from
+that same list (openapi.py), so what is served is what is documented.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from django.http.request import split_domain_port, validate_host
 
 from aiproxy.errors import PayloadTooLarge
 
+from . import declarations as v1
 from .common import ApiRequest
 from .errors import HttpError, error_reply
 from .native import complete, health, providers_status
@@ -36,13 +38,26 @@ from .parsing import request_id_for
 from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
 
 Call = Callable[[ApiRequest], Awaitable[Reply]]
-ROUTES: dict[str, dict[str, Call]] = {
-    "/v1/chat/completions": {"POST": chat_completions},
-    "/v1/complete": {"POST": complete},
-    "/v1/models": {"GET": models_list},
-    "/v1/health": {"GET": health},
-    "/v1/providers/status": {"GET": providers_status},
-}
+SERVED: tuple[tuple[v1.Operation, Call], ...] = (
+    (v1.CHAT_COMPLETIONS, chat_completions),
+    (v1.COMPLETE, complete),
+    (v1.MODELS, models_list),
+    (v1.HEALTH_CHECK, health),
+    (v1.PROVIDERS_STATUS, providers_status),
+)
+
+
+def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:
+    """{path: {method: call}}, from the served operations."""
+    table: dict[str, dict[str, Call]] = {}
+    for op, call in served:
+        if op.method in table.get(op.path, {}):
+            raise ValueError(f"{op.method} {op.path} is served twice")
+        table.setdefault(op.path, {})[op.method] = call
+    return table
+
+
+ROUTES = route_table(SERVED)
 DEV_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's default with DEBUG on and no ALLOWED_HOSTS
 
 

@@ -1,14 +1,13 @@
 """Native API calls: POST /v1/complete, GET /v1/health, GET /v1/providers/status.
 
-Thin: parse, authenticate, call the service, reply. No DRF here: these run on the direct
-ASGI route (fast_routes.py); views.py wraps them as DRF views for the OpenAPI schema.
+Thin: parse (against declarations.COMPLETE_REQUEST), authenticate, call the service, reply.
+They run on the direct ASGI route (fast_routes.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiproxy.errors import InvalidRequest
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.cost import cost_format
 from completions_app.services.status import health_check, provider_status_list
@@ -23,48 +22,27 @@ from completions_app.services.types import (
 from providers_app.adapters.types import Message
 
 from .common import ApiRequest, authenticate, result_headers, wants_cache
-from .parsing import (
-    json_body,
-    messages_list,
-    opt_bool,
-    opt_int,
-    opt_number,
-    opt_str,
-    req_str,
-    stop_list,
-    unknown_fields,
-)
+from .declarations import COMPLETE_REQUEST
+from .parsing import messages_of, parse_body, stop_of
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
 
-NATIVE_FIELDS = frozenset(
-    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "stream", "cache", "user"}
-)
 
-
-def native_input(data: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool]:
-    unknown_fields(data, NATIVE_FIELDS)
-    model = req_str(data, "model")
-    prompt = opt_str(data, "prompt", max_len=10_000_000)
-    if prompt is not None and data.get("messages") is not None:
-        raise InvalidRequest("Send either `prompt` or `messages`, not both.", field="prompt")
-    if prompt is not None:
-        if not prompt:
-            raise InvalidRequest("`prompt` is empty.", field="prompt")
-        messages: tuple[Message, ...] = (Message("user", prompt),)
-    else:
-        messages = messages_list(data)
+def native_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool]:
+    """(input, stream) from a body checked against COMPLETE_REQUEST."""
+    prompt = body.get("prompt")
+    messages = (Message("user", prompt),) if prompt is not None else messages_of(body["messages"])
     inp = CompletionInput(
-        model=model,
+        model=body["model"],
         messages=messages,
-        max_tokens=opt_int(data, "max_tokens"),
-        temperature=opt_number(data, "temperature"),
-        top_p=opt_number(data, "top_p"),
-        stop=stop_list(data),
-        user=opt_str(data, "user"),
-        cache=cache_allowed and opt_bool(data, "cache", True),
+        max_tokens=body.get("max_tokens"),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        stop=stop_of(body.get("stop")),
+        user=body.get("user"),
+        cache=cache_allowed and body["cache"],
     )
-    return inp, opt_bool(data, "stream", False)
+    return inp, body["stream"]
 
 
 def usage_json(result: CompletionResult) -> dict[str, int]:
@@ -103,9 +81,9 @@ def _native_sse(event: StreamEvent) -> list[bytes]:
 
 
 async def complete(request: ApiRequest) -> Reply:
-    """POST /v1/complete, for the direct ASGI route and the DRF view alike."""
+    """POST /v1/complete."""
     client = await authenticate(request)
-    inp, stream = native_input(json_body(request), cache_allowed=wants_cache(request))
+    inp, stream = native_input(parse_body(request, COMPLETE_REQUEST), cache_allowed=wants_cache(request))
     ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="rest")  # type: ignore[attr-defined]
     if stream:
         events = completion_stream(inp, ctx)

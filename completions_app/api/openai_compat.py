@@ -1,8 +1,8 @@
 """OpenAI-compatible endpoints: /v1/chat/completions and /v1/models.
 
 Whatever provider serves the model, the answer is in OpenAI's shapes, so the
-official openai SDK works by changing base_url. No DRF here: these calls run on the
-direct ASGI route (fast_routes.py); views.py wraps them as DRF views for the schema.
+official openai SDK works by changing base_url. Requests are parsed against
+declarations.CHAT_REQUEST; these calls run on the direct ASGI route (fast_routes.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aiproxy.errors import InvalidRequest
 from completions_app.services.catalog import catalog_get
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.types import (
@@ -23,56 +22,27 @@ from completions_app.services.types import (
 )
 
 from .common import ApiRequest, authenticate, result_headers, wants_cache
-from .parsing import (
-    json_body,
-    messages_list,
-    opt_bool,
-    opt_int,
-    opt_number,
-    opt_str,
-    req_str,
-    stop_list,
-    unknown_fields,
-)
+from .declarations import CHAT_REQUEST
+from .parsing import messages_of, parse_body, stop_of
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
 
-# Fields we act on, and fields we accept only at their default (we do not
-# forward them, so a non-default value would be silently ignored: refuse it).
-OPENAI_FIELDS = frozenset(
-    {
-        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
-        "stream_options", "user", "n", "presence_penalty", "frequency_penalty", "logprobs", "cache",
-    }
-)  # fmt: skip
-DEFAULT_ONLY = {"n": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False}
 
-
-def openai_input(data: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool, bool]:
-    """(input, stream, include_usage)"""
-    unknown_fields(data, OPENAI_FIELDS)
-    for name, default in DEFAULT_ONLY.items():
-        if data.get(name) not in (None, default):
-            raise InvalidRequest(f"`{name}` is not supported (only {default!r}).", field=name)
-    max_tokens = opt_int(data, "max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = opt_int(data, "max_tokens")
-    stream = opt_bool(data, "stream", False)
-    options = data.get("stream_options")
-    if options is not None and (not isinstance(options, dict) or set(options) - {"include_usage"}):
-        raise InvalidRequest("`stream_options` takes only include_usage.", field="stream_options")
-    include_usage = opt_bool(options or {}, "include_usage", False)
+def openai_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool, bool]:
+    """(input, stream, include_usage) from a body checked against CHAT_REQUEST."""
+    max_tokens = body.get("max_completion_tokens")
+    options = body.get("stream_options")
     inp = CompletionInput(
-        model=req_str(data, "model"),
-        messages=messages_list(data),
-        max_tokens=max_tokens,
-        temperature=opt_number(data, "temperature"),
-        top_p=opt_number(data, "top_p"),
-        stop=stop_list(data),
-        user=opt_str(data, "user"),
-        cache=cache_allowed and opt_bool(data, "cache", True),
+        model=body["model"],
+        messages=messages_of(body["messages"]),
+        max_tokens=max_tokens if max_tokens is not None else body.get("max_tokens"),
+        temperature=body.get("temperature"),
+        top_p=body.get("top_p"),
+        stop=stop_of(body.get("stop")),
+        user=body.get("user"),
+        cache=cache_allowed and body["cache"],
     )
-    return inp, stream, include_usage
+    return inp, body["stream"], options is not None and options["include_usage"]
 
 
 def _usage(result: CompletionResult) -> dict[str, Any]:
@@ -145,9 +115,9 @@ class _ChunkRenderer:
 
 
 async def chat_completions(request: ApiRequest) -> Reply:
-    """POST /v1/chat/completions, for the direct ASGI route and the DRF view alike."""
+    """POST /v1/chat/completions."""
     client = await authenticate(request)
-    inp, stream, include_usage = openai_input(json_body(request), cache_allowed=wants_cache(request))
+    inp, stream, include_usage = openai_input(parse_body(request, CHAT_REQUEST), cache_allowed=wants_cache(request))
     ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="openai")  # type: ignore[attr-defined]
     if stream:
         events = completion_stream(inp, ctx)

@@ -1,8 +1,10 @@
-"""Strict request parsing shared by the REST endpoints.
+"""Strict request parsing shared by the /v1 calls.
 
 JSON bodies are decoded strictly: invalid UTF-8, NaN/Infinity, duplicate keys
 and keys that differ only by case are rejected (two parsers reading the same
-body differently is how smuggling starts). Field errors name the field.
+body differently is how smuggling starts). The fields are then checked against
+the operation's declared shape (declarations.py), the same declaration the
+OpenAPI document is made from. Field errors name the field.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from django.core.exceptions import RequestDataTooBig
 
 from aiproxy.errors import InvalidRequest, PayloadTooLarge
 from providers_app.adapters.types import Message
+
+from .shapes import Object, ShapeError, UnknownFields
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
@@ -79,94 +83,33 @@ def json_body(request: Any) -> dict[str, Any]:
     return data
 
 
-# --- typed field readers ----------------------------------------------------------
-def unknown_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
-    extra = sorted(set(data) - allowed)
-    if extra:
-        raise InvalidRequest(f"Unknown field(s): {', '.join(e[:64] for e in extra[:5])}.", field=extra[0][:64])
-
-
-def opt_str(data: dict[str, Any], name: str, *, max_len: int = 256) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_len:
-        raise InvalidRequest(f"`{name}` must be a string of at most {max_len} characters.", field=name)
-    return value
-
-
-def req_str(data: dict[str, Any], name: str, *, max_len: int = 256) -> str:
-    value = opt_str(data, name, max_len=max_len)
-    if not value:
-        raise InvalidRequest(f"`{name}` is required.", field=name)
-    return value
-
-
-def opt_int(data: dict[str, Any], name: str) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest(f"`{name}` must be an integer.", field=name)
-    return value
-
-
-def opt_number(data: dict[str, Any], name: str) -> float | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"`{name}` must be a number.", field=name)
-    return float(value)
-
-
-def opt_bool(data: dict[str, Any], name: str, default: bool) -> bool:
-    value = data.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"`{name}` must be true or false.", field=name)
-    return value
-
-
-def stop_list(data: dict[str, Any], name: str = "stop") -> tuple[str, ...]:
-    value = data.get(name)
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(s, str) and s for s in value):
-        return tuple(value)
-    raise InvalidRequest(f"`{name}` must be a string or a list of non-empty strings.", field=name)
-
-
-def _content_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise InvalidRequest(f"{where}.content[{j}]: only text parts are supported.", field=f"{where}.content")
-            parts.append(part["text"])
-        return "".join(parts)
-    raise InvalidRequest(f"{where}.content must be a string.", field=f"{where}.content")
+# --- fields: checked against the operation's declared shape (declarations.py) ---------
+def parse_body(request: Any, shape: Object) -> dict[str, Any]:
+    """The JSON body, checked against `shape`: declared fields only (null = not given),
+    defaults filled in, numbers as float. Errors name the field."""
+    data = json_body(request)
+    try:
+        return shape.check(data)
+    except UnknownFields as exc:
+        raise InvalidRequest(exc.message(), field=exc.field()) from None
+    except ShapeError as exc:
+        raise InvalidRequest(exc.message(), field=exc.where()) from None
 
 
 ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
-def messages_list(data: dict[str, Any], name: str = "messages") -> tuple[Message, ...]:
-    value = data.get(name)
-    if not isinstance(value, list) or not value:
-        raise InvalidRequest(f"`{name}` must be a non-empty list of {{role, content}}.", field=name)
+def messages_of(messages: list[dict[str, Any]]) -> tuple[Message, ...]:
+    """Checked MESSAGE objects as the service's messages (text parts joined)."""
     out = []
-    for i, m in enumerate(value):
-        where = f"{name}[{i}]"
-        if not isinstance(m, dict):
-            raise InvalidRequest(f"{where} must be an object with role and content.", field=where)
-        role = ROLE_ALIASES.get(m.get("role")) if isinstance(m.get("role"), str) else None
-        if role is None:
-            raise InvalidRequest(f"{where}.role must be one of system, user, assistant.", field=f"{where}.role")
-        out.append(Message(role=role, content=_content_text(m.get("content"), where)))
+    for m in messages:
+        content = m["content"]
+        text = content if type(content) is str else "".join(part["text"] for part in content)
+        out.append(Message(role=ROLE_ALIASES[m["role"]], content=text))
     return tuple(out)
+
+
+def stop_of(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if type(value) is str else tuple(value)

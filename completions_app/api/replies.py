@@ -1,8 +1,8 @@
 """What an API call answers, before it is an HTTP response.
 
-The hot endpoints are served two ways: by the direct ASGI route (fast_routes.py, no
-Django request or response objects) and by their DRF views (schema, other methods, the
-test client). Both render the same reply, so the answer does not depend on the route.
+The direct ASGI route (fast_routes.py) sends a reply as ASGI messages, without Django
+request or response objects; `django_response` is for DRF's exception handler (errors.py),
+so Django-served API views answer errors in the same shape.
 """
 
 from __future__ import annotations

@@ -1,9 +1,17 @@
 """Property-based fuzzing of every documented operation (schemathesis, driven
-from its CLI against a running gateway): no input may produce a 5xx.
+from its CLI against a running gateway, with the document it serves at /api/schema/).
+
+No input may produce a 5xx, and the document must be true of the served /v1 route
+in both directions: what it calls invalid is refused (negative_data_rejection), what it
+calls valid is not refused as invalid (positive_data_acceptance; an unknown model's 404
+is fine), every answer's status, content type, headers and body (SSE events included)
+are the documented ones, requests without a key are refused (ignored_auth), other
+methods get a 405 with Allow.
 
 Bounded: 30 examples per operation and one seed (reproducible); no --max-time,
-which would make fuzzing repeat until the budget is spent. Valid requests do
-reach the fake upstream; it answers them.
+which would make fuzzing repeat until the budget is spent. One worker: with two, a
+race in Hypothesis (its lambda-description cache) aborted the coverage phase of an
+operation now and then. Valid requests do reach the fake upstream; it answers them.
 """
 
 from __future__ import annotations
@@ -24,28 +32,35 @@ from tests.resilience.helpers import AUTH
 pytest.importorskip("schemathesis")
 
 
+CHECKS = (
+    "not_a_server_error", "negative_data_rejection", "positive_data_acceptance", "status_code_conformance",
+    "content_type_conformance", "response_headers_conformance", "response_schema_conformance", "ignored_auth",
+    "unsupported_method", "allow_header_conformance", "missing_required_header",
+)  # fmt: skip
+
+
 def _failures(report_dir: Path) -> list[str]:
     text = "".join(p.read_text() for p in report_dir.glob("junit*.xml"))
     return [html.unescape(m) for m in re.findall(r"<failure[^>]*>(.*?)</failure>", text, re.S)]
 
 
-def test_schemathesis_finds_no_server_error(gateway, tmp_path: Path):
+def test_schemathesis_finds_no_server_error_and_no_drift(gateway, tmp_path: Path):
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli, "schemathesis is installed but its CLI is not in the venv's bin"
     cmd = [
         cli, "run", f"{gateway.url}/api/schema/",
         "--header", f"Authorization: Bearer {CLIENT_KEY}",
-        "--checks", "not_a_server_error",
+        "--checks", ",".join(CHECKS),
         "--max-examples", "30", "--seed", "20261126",
         "--phases", "examples,coverage,fuzzing",
-        "--workers", "2", "--request-timeout", "20",
+        "--workers", "1", "--request-timeout", "20",
         "--generation-database", "none", "--no-color",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=150)
     assert "Tested: 5" in result.stdout, result.stdout[-3000:]
-    # OPTIONS → 500 is pinned by test_options_is_not_a_server_error below; everything else must pass.
-    failures = [f for f in _failures(tmp_path) if "-X OPTIONS" not in f]
+    assert "Errors:" not in result.stdout, result.stdout[-6000:]  # a phase that did not run is no pass
+    failures = _failures(tmp_path)
     assert not failures, "\n-----\n".join(failures)[:6000]
 
 

@@ -38,7 +38,7 @@ BEGIN, END = "<!-- BEGIN GENERATED (python -m bench.run) -->", "<!-- END GENERAT
 def _versions() -> str:
     from importlib.metadata import version
 
-    names = ("django", "uvicorn", "uvloop", "httptools", "adrf", "djangorestframework", "openai", "aiohttp")
+    names = ("django", "uvicorn", "uvloop", "httptools", "djangorestframework", "openai", "aiohttp")
     return ", ".join(f"{n} {version(n)}" for n in names)
 
 

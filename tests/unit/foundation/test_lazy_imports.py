@@ -38,7 +38,7 @@ def test_serve_start_up_imports_no_celery_and_no_websocket_library():
         config = runtime.http_config(5)
         config.load()
         assert config.ws_protocol_class is None
-        DEFERRED = {"celery", "kombu", "billiard", "amqp", "wsproto", "adrf"}  # (redis: pybreaker imports it)
+        DEFERRED = {"celery", "kombu", "billiard", "amqp", "wsproto"}  # (redis: pybreaker imports it)
         loaded = DEFERRED & {name.partition(".")[0] for name in sys.modules}
         assert not loaded, sorted(loaded)
         # /v1 takes the direct route: DRF's views and the schema generator are for /api/schema/.

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "providers_app",
     "completions_app",
     "metrics_app",
+    "aiproxy",  # the project's own command, `serve`: the top of the import graph (docs/architecture.md)
 ]
 
 # Admin and docs get Django's full middleware; the /v1 API takes a direct ASGI

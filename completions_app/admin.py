@@ -2,8 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
-from metrics_app.exports import csv_streaming_response
-
+from .csv_download import csv_streaming_response
 from .models import ClientKey, CompletionRecord, CostRollup
 from .services.client_keys import client_key_generate, client_key_hash
 

@@ -12,7 +12,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from .exports import csv_streaming_response
+from completions_app.csv_download import csv_streaming_response
+
 from .finance import finance_report, records_admin_url, report_records
 from .forms import ReportRangeForm
 

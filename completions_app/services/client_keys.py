@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db import transaction
 
 from completions_app.models import ClientKey
+from providers_app.models import Model
 
 KEY_PREFIX = "aip_"
 MAX_PRESENTED_KEY_LEN = 256  # real keys are ~47 chars; anything longer is junk
@@ -35,8 +36,6 @@ def client_key_create(
 
     Returns the row and the plaintext, which is never stored.
     """
-    from providers_app.models import Model
-
     plaintext = plaintext or client_key_generate()
     names = list(model_names)
     models = list(Model.objects.filter(name__in=names))

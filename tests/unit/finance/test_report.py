@@ -193,8 +193,8 @@ def test_csv_is_streamed_as_an_async_iterator_under_asgi(base_day):
     from asgiref.sync import async_to_sync
     from django.test import AsyncRequestFactory
 
+    from completions_app.csv_download import BATCH_LINES, csv_streaming_response
     from completions_app.services.cost_export import records_select
-    from metrics_app.exports import BATCH_LINES, csv_streaming_response
 
     for i in range(BATCH_LINES + 5):  # more than one batch
         record_create(base_day + timedelta(seconds=i), cost="0.25")

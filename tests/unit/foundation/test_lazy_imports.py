@@ -30,7 +30,7 @@ def test_serve_start_up_imports_no_celery_and_no_websocket_library():
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aiproxy.settings")
         import django
         django.setup()
-        from completions_app.management.commands import serve
+        from aiproxy.management.commands import serve
         import aiproxy.asgi
         from aiproxy import runtime
         from completions_app.grpc.server import grpc_server_create

@@ -1,5 +1,8 @@
 """`loadconfig`: validate a YAML config fully, then upsert it in one transaction.
 
+It spans both apps (providers, keys, models and prices; client keys), so it lives in the
+upper one: completions_app imports providers_app, never the reverse.
+
 Validation runs before any write, so a file with an error changes nothing; the
 error names the entry and the field.
 """
@@ -14,7 +17,10 @@ from urllib.parse import urlparse
 
 from django.db import transaction
 
-from .models import Model, ModelFallback, Provider, ProviderKey
+from completions_app.models import ClientKey
+from providers_app.models import Model, ModelFallback, Provider, ProviderKey
+
+from .client_keys import client_key_create, client_key_hash
 
 ENV_PREFIX = "os.environ/"
 KINDS = {k.value for k in Provider.Kind}
@@ -218,8 +224,6 @@ def _validate(data: Any) -> dict:
 @transaction.atomic
 def config_load(*, data: Any) -> LoadSummary:
     """Upsert providers, keys, models, prices, fallbacks and client keys. Idempotent."""
-    from completions_app.services.client_keys import client_key_create, client_key_hash
-
     cfg = _validate(data)
     summary = LoadSummary()
     for p in cfg["providers"]:
@@ -253,8 +257,6 @@ def config_load(*, data: Any) -> LoadSummary:
         ModelFallback.objects.filter(model=model).delete()
         for pos, fname in enumerate(m["fallbacks"]):
             ModelFallback.objects.create(model=model, fallback=Model.objects.get(name=fname), position=pos)
-    from completions_app.models import ClientKey
-
     for c in cfg["clients"]:
         existing = ClientKey.objects.filter(name=c["name"]).first()
         if existing and existing.key_hash == client_key_hash(c["key"]):

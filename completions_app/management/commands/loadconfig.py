@@ -3,7 +3,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from providers_app.config_loader import ConfigError, config_load
+from completions_app.services.config_load import ConfigError, config_load
 
 
 class Command(BaseCommand):

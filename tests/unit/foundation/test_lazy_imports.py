@@ -1,7 +1,7 @@
 """What a `serve` process does not import at start, and that what it defers still works.
 
 Each check runs in a fresh interpreter: this one (pytest, every test module) has imported
-everything already. bench/rss_imports.py measures what each package costs.
+everything already. docs/benchmarks.md has what each package costs.
 """
 
 from __future__ import annotations

@@ -97,8 +97,7 @@ step("aiproxy.asgi")
 from completions_app.grpc.server import grpc_server_create  # noqa
 from completions_app.services.catalog import catalog_get  # noqa
 from completions_app.services.recorder import records_flush  # noqa
-from completions_app.services.redis_state import redis_close_all  # noqa
-from completions_app.services.router import pool  # noqa
+from completions_app.services.gateway_state import gateway_state_close  # noqa
 import prometheus_client  # noqa
 step("gRPC server + services")
 from aiproxy.runtime import http_config

@@ -296,6 +296,8 @@ class ProviderBreaker:
 
     async def refresh(self) -> None:
         """Read the shared state into this process's snapshot (one MGET)."""
+        if not self._shared.distributed:
+            return  # only this process writes it: the snapshot already says it all
         if self._tail is not None and not self._tail.done():
             return  # our own writes are landing: the next refresh reads them
         version = self._version

@@ -211,6 +211,11 @@ class ProviderBreaker:
             got = await self._shared.set(self._trial_key, "1", ttl_s=self._trial_ttl_s, nx=True)
         except StateUnavailable:
             got = True  # only this process's flag gates the trial now
+        except BaseException:
+            # Cancelled mid-call: whether the slot is ours is unknown, so it is left
+            # to expire (trial_ttl_s) rather than deleted from under another replica.
+            self._local_trial = False
+            raise
         if not got:
             self._local_trial = False
         return got
@@ -310,18 +315,18 @@ class ProviderBreaker:
 
     def _learn(self, count: int, opened: str | None, *, closes: bool = False) -> None:
         state = self._store.state
+        if state == pybreaker.STATE_HALF_OPEN and self._local_trial:
+            return  # our trial is in flight: its outcome decides
         if opened is not None:
-            when = datetime.fromtimestamp(float(opened), tz=UTC)
-            if state == pybreaker.STATE_CLOSED:
+            if state != pybreaker.STATE_OPEN:
                 self._shared_transition(self.cb.open)
-            if state != pybreaker.STATE_HALF_OPEN:
-                self._store.opened = when
+            self._store.opened = datetime.fromtimestamp(float(opened), tz=UTC)
             return
         if state == pybreaker.STATE_CLOSED:
             self._store.fail_count = count
             if count >= self.cb.fail_max:
                 self.cb.open()  # counted across replicas: this one writes the opening
-        elif state == pybreaker.STATE_OPEN and closes:
+        elif closes:
             self._shared_transition(self.cb.close)  # another replica's trial closed it
 
     def _shared_transition(self, transition: Callable[[], object]) -> None:

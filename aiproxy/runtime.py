@@ -106,9 +106,8 @@ def http_config(grace_s: float) -> uvicorn.Config:
 async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, reuse_port: bool = False) -> int:
     from completions_app.grpc.server import grpc_server_create
     from completions_app.services.catalog import catalog_get
+    from completions_app.services.gateway_state import gateway_state_close
     from completions_app.services.recorder import records_flush
-    from completions_app.services.redis_state import redis_close_all
-    from completions_app.services.router import pool
 
     http = _Server(http_config(grace_s))
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)
@@ -129,8 +128,7 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     log.warning("shutting down: draining for up to %.0fs", grace_s)
     http.should_exit = True
     await asyncio.gather(http_task, grpc_server.stop(grace_s), return_exceptions=True)
-    await pool.aclose_all()
-    await redis_close_all()
+    await gateway_state_close()  # upstream clients, breaker writes, Redis
     flushed = await asyncio.to_thread(records_flush, grace_s)
     if not flushed:
         log.error("audit records still queued after %.0fs", grace_s)

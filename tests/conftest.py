@@ -68,48 +68,47 @@ def _record_writer_stopped(django_db_setup):  # noqa: ARG001 - torn down before 
             conn.close_pool()
 
 
+def _flushed(url: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+
+
 @pytest.fixture(autouse=True)
-def _fresh_gateway_state():
-    """Every test starts with empty gateway state (catalog, auth cache, keys, breakers, cache),
-    in-process and, when the whole suite runs with REDIS_URL (as CI does), in Redis."""
-    from django.conf import settings
+async def gw_state(settings):  # type: ignore[no-untyped-def]
+    """A fresh gateway state for every test (breakers, keyring, caches, client pool), on the
+    backend the settings choose: in-process, or — when the whole suite runs with REDIS_URL,
+    as CI does — that Redis database, emptied first. Also drops the catalog snapshot.
+    Async so that the state is closed on the test's own loop (its upstream clients live there)."""
+    from completions_app.services.catalog import catalog_invalidate
+    from completions_app.services.gateway_state import GatewayState, gateway_state_install
 
-    from completions_app.services import auth, breakers, catalog, keyring, redis_state, response_cache
-
-    def clear() -> None:
-        catalog.catalog_invalidate()
-        auth.auth_cache_clear()
-        keyring.keyring.reset()
-        breakers.board.reset()
-        response_cache.response_cache.clear_local()
-        redis_state.health.down_until = 0.0
-        if settings.REDIS_URL:
-            import redis
-
-            redis.Redis.from_url(settings.REDIS_URL).flushdb()
-            redis_state._sync_client = None
-            redis_state._async_clients.clear()
-
-    clear()
-    yield
-    clear()
+    catalog_invalidate()
+    if settings.REDIS_URL:
+        _flushed(settings.REDIS_URL)
+    state = GatewayState.create(settings.REDIS_URL, redis_timeout_s=settings.REDIS_TIMEOUT_S)
+    gateway_state_install(state)
+    yield state
+    current = gateway_state_install(None)
+    catalog_invalidate()
+    for used in {state, current} - {None}:
+        await used.aclose()
 
 
 @pytest.fixture
-def use_redis(settings):  # type: ignore[no-untyped-def]
-    """Point the gateway at the test Redis (db 15), emptied before and after."""
+def use_redis(settings, gw_state):  # type: ignore[no-untyped-def]
+    """The gateway state on the test Redis (AIPROXY_TEST_REDIS_URL), emptied before and after.
+    Yields a plain sync client of that database, for the test's own checks."""
     import redis
 
-    from completions_app.services import redis_state
+    from completions_app.services.gateway_state import GatewayState, gateway_state_install
 
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
+    _flushed(TEST_REDIS_URL)
     settings.REDIS_URL = TEST_REDIS_URL
-    redis_state.health.down_until = 0.0
-    redis_state._sync_client = None
-    redis_state._async_clients.clear()
+    gateway_state_install(GatewayState.create(TEST_REDIS_URL, redis_timeout_s=settings.REDIS_TIMEOUT_S))
+    client = redis.Redis.from_url(TEST_REDIS_URL)
     yield client
     client.flushdb()
-    redis_state._sync_client = None
-    redis_state._async_clients.clear()
-    redis_state.health.down_until = 0.0
+    client.close()
+    # gw_state closes the state installed here when it tears down.

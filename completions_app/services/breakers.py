@@ -1,20 +1,38 @@
-"""One pybreaker circuit breaker per provider, made safe for asyncio.
+"""One pybreaker circuit breaker per provider, made safe for asyncio and shared
+by every replica without a network round trip on the closed path.
 
 pybreaker has no asyncio support (STACK-NOTES.md): `call(async_fn)` counts an
 un-awaited coroutine as a success, and half-open lets every concurrent caller
 through. So the upstream call is awaited *outside* pybreaker, and its outcome
 is fed back through `breaker.call()` with a function that returns or raises at
 once: pybreaker keeps the counting and the state transitions, we keep the
-awaiting. Half-open admits exactly one trial: a flag in this process and, with
-Redis, `SET NX` shared by every replica.
+awaiting.
 
-State lives in Redis when configured (SharedStorage), so every replica sees
-the same breaker; when Redis is down it falls back to this process's memory.
+pybreaker's storage is this process's snapshot, in memory (its storage
+interface is synchronous, so it must not do I/O). The shared state
+(shared_state.SharedState: Redis, or memory without it) is written and read
+asynchronously beside the requests:
+
+- a success with no failure counted writes nothing; a failure INCRs the shared
+  count (and learns whether another replica opened the breaker);
+- open and close are written when pybreaker makes them (keys `cb:<name>:open`,
+  the opening time, and `cb:<name>:fail`); half-open is not stored: the one
+  trial across replicas is the `cb:<name>:trial` key, SET NX with an expiry;
+- the snapshot is refreshed from the shared state at most every REFRESH_S, in
+  a background task, so a breaker opened by one replica is seen by the others
+  within that interval; the first request (or the first after STALE_AWAIT_S of
+  quiet) waits for the refresh instead.
+
+When the shared state is unreachable the snapshot simply stays this
+process's truth, and the trial gate is this process's flag.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,87 +42,72 @@ from django.conf import settings
 from aiproxy.errors import CircuitOpen, GatewayError
 from metrics_app import metrics
 
-from .redis_state import PREFIX, RedisUnavailable, redis_call_sync
+from .shared_state import SharedState, StateUnavailable
+
+log = logging.getLogger(__name__)
 
 STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
+REFRESH_S = 0.5
+STALE_AWAIT_S = 5.0
 
 
-class SharedStorage(pybreaker.CircuitBreakerStorage):
-    """pybreaker storage in Redis with an in-process fallback (and mirror)."""
+class _Snapshot(pybreaker.CircuitBreakerStorage):
+    """pybreaker's storage: plain fields in this process (pybreaker calls it synchronously)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self._local = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self._ns = f"{PREFIX}cb:{name}:"
-
-    def _get(self, field: str, local: object) -> object:
-        try:
-            value = redis_call_sync(lambda r: r.get(self._ns + field))
-        except RedisUnavailable:
-            return local
-        return local if value is None else value.decode()
-
-    def _set(self, field: str, value: object) -> None:
-        try:
-            redis_call_sync(lambda r: r.set(self._ns + field, str(value)))
-        except RedisUnavailable:
-            pass
-
-    def _incr(self, field: str) -> None:
-        try:
-            redis_call_sync(lambda r: r.incr(self._ns + field))
-        except RedisUnavailable:
-            pass
+        self._state = pybreaker.STATE_CLOSED
+        self.fail_count = 0
+        self.success_count = 0
+        self.opened: datetime | None = None
 
     @property
     def state(self) -> str:
-        return str(self._get("state", self._local.state))
+        return self._state
 
     @state.setter
     def state(self, state: str) -> None:
-        self._local.state = state
-        self._set("state", state)
+        self._state = state
 
     def increment_counter(self) -> None:
-        self._local.increment_counter()
-        self._incr("fail_counter")
+        self.fail_count += 1
 
     def reset_counter(self) -> None:
-        self._local.reset_counter()
-        self._set("fail_counter", 0)
+        self.fail_count = 0
 
     def increment_success_counter(self) -> None:
-        self._local.increment_success_counter()
-        self._incr("success_counter")
+        self.success_count += 1
 
     def reset_success_counter(self) -> None:
-        self._local.reset_success_counter()
-        self._set("success_counter", 0)
+        self.success_count = 0
 
     @property
     def counter(self) -> int:
-        return int(self._get("fail_counter", self._local.counter))  # type: ignore[call-overload]
+        return self.fail_count
 
     @property
     def success_counter(self) -> int:
-        return int(self._get("success_counter", self._local.success_counter))  # type: ignore[call-overload]
+        return self.success_count
 
     @property
     def opened_at(self) -> datetime | None:
-        value = self._get("opened_at", None)
-        if value is None:
-            return self._local.opened_at
-        return datetime.fromtimestamp(float(value), tz=UTC)  # type: ignore[arg-type]
+        return self.opened
 
     @opened_at.setter
     def opened_at(self, when: datetime) -> None:
-        self._local.opened_at = when
-        self._set("opened_at", when.timestamp())
+        self.opened = when
 
 
-class _MetricListener(pybreaker.CircuitBreakerListener):
+class _Listener(pybreaker.CircuitBreakerListener):
+    """The state gauge, and the shared writes of this process's own transitions."""
+
+    def __init__(self, breaker: ProviderBreaker) -> None:
+        self.breaker = breaker
+
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state: object, new_state: object) -> None:
-        metrics.circuit_breaker_state.labels(provider=cb.name).set(STATE_VALUE[new_state.name])  # type: ignore[attr-defined]
+        name = new_state.name  # type: ignore[attr-defined]
+        metrics.circuit_breaker_state.labels(provider=cb.name).set(STATE_VALUE[name])
+        self.breaker.transitioned(name)
 
 
 class _Outcome(Exception):
@@ -113,6 +116,10 @@ class _Outcome(Exception):
 
 def _raise(exc: BaseException) -> None:
     raise exc
+
+
+def _succeed() -> None:
+    return None
 
 
 @dataclass
@@ -142,83 +149,199 @@ class Ticket:
 
 
 class ProviderBreaker:
-    def __init__(self, name: str, *, fail_max: int, reset_timeout: float, trial_ttl_s: float) -> None:
+    def __init__(
+        self, name: str, *, state: SharedState, fail_max: int, reset_timeout: float, trial_ttl_s: float
+    ) -> None:
         self.name = name
-        self._storage = SharedStorage(name)
+        self._shared = state
+        self._fail_key, self._open_key, self._trial_key = f"cb:{name}:fail", f"cb:{name}:open", f"cb:{name}:trial"
+        self._store = _Snapshot(name)
         self.cb = pybreaker.CircuitBreaker(
             fail_max=fail_max,
             reset_timeout=reset_timeout,
-            state_storage=self._storage,
+            state_storage=self._store,
             name=name,
-            listeners=[_MetricListener()],
+            listeners=[_Listener(self)],
             throw_new_error_on_trip=False,
         )
         self._trial_ttl_s = trial_ttl_s
-        self._local_trial = False
-        metrics.circuit_breaker_state.labels(provider=name).set(STATE_VALUE.get(self.state, 0))
+        self._local_trial = False  # this process's trial in flight (and the gate while Redis is down)
+        self._applying_shared = False  # a transition learnt from the shared state is not written back
+        self._version = 0  # bumped by every local outcome: a refresh read before it is stale
+        self._tail: asyncio.Task[None] | None = None  # the last shared write; writes run in order
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_waited = False
+        self._refreshed_at = -float("inf")
+        metrics.circuit_breaker_state.labels(provider=name).set(0)
 
     @property
     def state(self) -> str:
-        return self.cb.current_state
+        return self._store.state
 
     @property
     def failures(self) -> int:
-        return self.cb.fail_counter
+        return self._store.fail_count
 
-    def admit(self) -> Ticket:
+    # --- admission ------------------------------------------------------------------------
+    async def admit(self) -> Ticket:
         """A ticket for one call, or CircuitOpen without touching the upstream."""
-        state = self.cb.current_state
+        await self._keep_fresh()
+        state = self._store.state
         if state == pybreaker.STATE_CLOSED:
             return Ticket(self, trial=False)
         if state == pybreaker.STATE_OPEN:
-            opened = self._storage.opened_at
+            opened = self._store.opened
             if opened and time.time() < opened.timestamp() + self.cb.reset_timeout:
                 raise CircuitOpen(f"Provider {self.name}: circuit breaker open.")
-        if not self._trial_acquire():
+        if not await self._trial_acquire():
             raise CircuitOpen(f"Provider {self.name}: circuit breaker half-open, trial request in flight.")
+        state = self._store.state  # it may have changed while we waited
+        if state == pybreaker.STATE_CLOSED:
+            self.trial_release()
+            return Ticket(self, trial=False)
         if state == pybreaker.STATE_OPEN:
             self.cb.half_open()
         return Ticket(self, trial=True)
 
-    def _trial_acquire(self) -> bool:
+    async def _trial_acquire(self) -> bool:
         if self._local_trial:
             return False
+        self._local_trial = True  # before the await: this process's other callers stop here
         try:
-            got = redis_call_sync(
-                lambda r: r.set(f"{PREFIX}cb:{self.name}:trial", "1", nx=True, px=int(self._trial_ttl_s * 1000))
-            )
-            if not got:
-                return False
-        except RedisUnavailable:
-            pass
-        self._local_trial = True
-        return True
+            got = await self._shared.set(self._trial_key, "1", ttl_s=self._trial_ttl_s, nx=True)
+        except StateUnavailable:
+            got = True  # only this process's flag gates the trial now
+        except BaseException:
+            # Cancelled mid-call: whether the slot is ours is unknown, so it is left
+            # to expire (trial_ttl_s) rather than deleted from under another replica.
+            self._local_trial = False
+            raise
+        if not got:
+            self._local_trial = False
+        return got
 
     def trial_release(self) -> None:
         self._local_trial = False
-        try:
-            redis_call_sync(lambda r: r.delete(f"{PREFIX}cb:{self.name}:trial"))
-        except RedisUnavailable:
-            pass
+        self._write(lambda: self._shared.delete(self._trial_key))
 
+    # --- outcomes -------------------------------------------------------------------------
     def record(self, exc: BaseException | None, *, trial: bool) -> None:
         fault = exc is not None and (not isinstance(exc, GatewayError) or exc.breaker_fault)
+        state = self._store.state
+        # Outcomes count while closed, and a trial's in half-open; a call admitted
+        # before another one opened the breaker says nothing the trial will not.
+        if state == pybreaker.STATE_CLOSED or (trial and state == pybreaker.STATE_HALF_OPEN):
+            self._version += 1
+            had_failures = self._store.fail_count > 0
+            try:
+                if fault:
+                    self.cb.call(_raise, _Outcome(str(exc)))
+                else:
+                    self.cb.call(_succeed)
+            except (_Outcome, pybreaker.CircuitBreakerError):
+                pass
+            if state == pybreaker.STATE_CLOSED and fault:
+                version = self._version
+                self._write(lambda: self._count_failure(version))
+            elif state == pybreaker.STATE_CLOSED and had_failures:
+                self._write(lambda: self._shared.delete(self._fail_key))
+        if trial:
+            self.trial_release()
+
+    def transitioned(self, new_state: str) -> None:
+        """pybreaker moved this process's snapshot: write opens and closes to the shared state."""
+        if self._applying_shared:
+            return
+        if new_state == pybreaker.STATE_OPEN:
+            opened = self._store.opened or datetime.now(UTC)
+            self._write(lambda: self._shared.set(self._open_key, repr(opened.timestamp())))
+        elif new_state == pybreaker.STATE_CLOSED:
+            self._write(lambda: self._shared.delete(self._open_key, self._fail_key))
+
+    async def _count_failure(self, version: int) -> None:
+        count, (opened,) = await self._shared.incr_mget(self._fail_key, [self._open_key])
+        if version == self._version:
+            self._learn(count, opened)
+
+    # --- the shared state -----------------------------------------------------------------
+    def _write(self, op: Callable[[], Awaitable[object]]) -> None:
+        previous = self._tail
+
+        async def run() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            try:
+                await op()
+            except StateUnavailable:
+                pass  # this process's snapshot stays the truth here until the shared state is back
+
+        self._tail = asyncio.get_running_loop().create_task(run())
+
+    async def settle(self) -> None:
+        """Wait until this process's writes have reached the shared state (tests, shutdown)."""
+        while self._tail is not None and not self._tail.done():
+            await asyncio.wait([self._tail])
+
+    async def _keep_fresh(self) -> None:
+        if not self._shared.distributed:
+            return  # nobody else writes it: the snapshot is the state
+        running = self._refresh_task
+        if running is not None and not running.done():
+            if self._refresh_waited:
+                await asyncio.shield(running)
+            return
+        now = time.monotonic()
+        if now - self._refreshed_at < REFRESH_S:
+            return  # the closed path's usual exit: no I/O
+        self._refresh_waited = now - self._refreshed_at > STALE_AWAIT_S
+        self._refreshed_at = now
+        running = self._refresh_task = asyncio.get_running_loop().create_task(self.refresh())
+        if self._refresh_waited:
+            await asyncio.shield(running)
+
+    async def refresh(self) -> None:
+        """Read the shared state into this process's snapshot (one MGET)."""
+        if not self._shared.distributed:
+            return  # only this process writes it: the snapshot already says it all
+        if self._tail is not None and not self._tail.done():
+            return  # our own writes are landing: the next refresh reads them
+        version = self._version
         try:
-            if fault:
-                self.cb.call(_raise, _Outcome(str(exc)))
-            else:
-                self.cb.call(lambda: None)
-        except (_Outcome, pybreaker.CircuitBreakerError):
-            pass
+            count, opened = await self._shared.mget([self._fail_key, self._open_key])
+        except StateUnavailable:
+            return
+        if version == self._version and (self._tail is None or self._tail.done()):
+            self._learn(int(count or 0), opened, closes=True)
+
+    def _learn(self, count: int, opened: str | None, *, closes: bool = False) -> None:
+        state = self._store.state
+        if state == pybreaker.STATE_HALF_OPEN and self._local_trial:
+            return  # our trial is in flight: its outcome decides
+        if opened is not None:
+            if state != pybreaker.STATE_OPEN:
+                self._shared_transition(self.cb.open)
+            self._store.opened = datetime.fromtimestamp(float(opened), tz=UTC)
+            return
+        if state == pybreaker.STATE_CLOSED:
+            self._store.fail_count = count
+            if count >= self.cb.fail_max:
+                self.cb.open()  # counted across replicas: this one writes the opening
+        elif closes:
+            self._shared_transition(self.cb.close)  # another replica's trial closed it
+
+    def _shared_transition(self, transition: Callable[[], object]) -> None:
+        self._applying_shared = True
+        try:
+            transition()
         finally:
-            if trial:
-                self.trial_release()
+            self._applying_shared = False
 
 
 class BreakerBoard:
-    """The breakers of this process, one per provider name."""
+    """The breakers of this process, one per provider name, on one shared state."""
 
-    def __init__(self) -> None:
+    def __init__(self, state: SharedState) -> None:
+        self._shared = state
         self._breakers: dict[str, ProviderBreaker] = {}
 
     def get(self, name: str, *, timeout_s: float = 60) -> ProviderBreaker:
@@ -226,6 +349,7 @@ class BreakerBoard:
         if breaker is None:
             breaker = self._breakers[name] = ProviderBreaker(
                 name,
+                state=self._shared,
                 fail_max=settings.CIRCUIT_BREAKER_MAX_REQUESTS,
                 reset_timeout=settings.CIRCUIT_BREAKER_TIMEOUT,
                 # A trial that never reports (a crashed replica) frees its slot after this.
@@ -233,8 +357,6 @@ class BreakerBoard:
             )
         return breaker
 
-    def reset(self) -> None:
-        self._breakers.clear()
-
-
-board = BreakerBoard()
+    async def settle(self) -> None:
+        for breaker in list(self._breakers.values()):
+            await breaker.settle()

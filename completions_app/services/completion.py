@@ -21,9 +21,10 @@ from ..models import CompletionRecord
 from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish
 from .catalog import Catalog, ModelEntry, catalog_get
 from .cost import cost_compute
-from .response_cache import CachedAnswer, cache_key, cacheable, response_cache
+from .gateway_state import GatewayState, gateway_state
+from .response_cache import CachedAnswer, cache_key, cacheable
 from .router import route
-from .singleflight import LeaderGone, flights
+from .singleflight import LeaderGone
 from .types import CallContext, CompletionInput, CompletionResult, StreamDelta, StreamEnd, StreamEvent, StreamStart
 
 log = logging.getLogger(__name__)
@@ -122,9 +123,9 @@ def _apply_usage(o: Outcome, model: ModelEntry, usage: Usage | None, delivered: 
     o.cost = cost_compute(usage=usage, prices=model.prices)
 
 
-async def _await_flight(key: str) -> CachedAnswer | None:
+async def _await_flight(state: GatewayState, key: str) -> CachedAnswer | None:
     """The answer of an identical request already in flight, if there is one."""
-    flight = flights.follower_of(key)
+    flight = state.flights.follower_of(key)
     if flight is None:
         return None
     try:
@@ -133,7 +134,7 @@ async def _await_flight(key: str) -> CachedAnswer | None:
         return None
 
 
-async def _lookup(o: Outcome, key: str | None) -> CachedAnswer | None:
+async def _lookup(state: GatewayState, o: Outcome, key: str | None) -> CachedAnswer | None:
     """A cached answer, or the answer of an identical request in flight.
 
     The flight check comes last and nothing awaits between it and the caller
@@ -141,7 +142,7 @@ async def _lookup(o: Outcome, key: str | None) -> CachedAnswer | None:
     if key is None:
         _cache_results.get("bypass").inc()
         return None
-    hit = await response_cache.get(key) or await _await_flight(key)
+    hit = await state.cache.get(key) or await _await_flight(state, key)
     if hit is None:
         _cache_results.get("miss").inc()
     return hit
@@ -166,17 +167,18 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         catalog = await catalog_get()
         model = _resolve(catalog, inp, ctx)
         key = cache_key(inp) if cacheable(inp) else None
-        hit = await _lookup(o, key)
+        state = gateway_state()
+        hit = await _lookup(state, o, key)
         if hit is not None:
             _apply_hit(o, hit)
             o.latency_ms = (time.perf_counter() - t0) * 1000
             return _result(o, text=hit.text)
-        if key is not None and flights.follower_of(key) is None:
-            async with flights.lead(key) as flight:
+        if key is not None and state.flights.follower_of(key) is None:
+            async with state.flights.lead(key) as flight:
                 completion = await _call(o, catalog, model)
                 answer = _answer(o, completion.text, [completion.text])
                 flight.resolve(answer)
-                await response_cache.set(key, answer)
+                await state.cache.set(key, answer)
         else:
             completion = await _call(o, catalog, model)
         o.latency_ms = (time.perf_counter() - t0) * 1000
@@ -231,7 +233,8 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
         catalog = await catalog_get()
         model = _resolve(catalog, inp, ctx)
         key = cache_key(inp) if cacheable(inp) else None
-        hit = await _lookup(o, key)
+        state = gateway_state()
+        hit = await _lookup(state, o, key)
         if hit is not None:
             _apply_hit(o, hit)
             yield StreamStart(ctx.request_id, o.served_model, o.provider, cached=True)
@@ -240,15 +243,15 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
             o.latency_ms = (time.perf_counter() - t0) * 1000
             yield StreamEnd(_result(o, text=hit.text))
             return
-        if key is not None and flights.follower_of(key) is None:
-            async with flights.lead(key) as flight:
+        if key is not None and state.flights.follower_of(key) is None:
+            async with state.flights.lead(key) as flight:
                 chunks: list[str] = []
                 async with aclosing(_stream_upstream(o, t0, catalog, model, chunks)) as events:
                     async for event in events:
                         yield event
                 answer = _answer(o, "".join(chunks), chunks)
                 flight.resolve(answer)
-                await response_cache.set(key, answer)
+                await state.cache.set(key, answer)
         else:
             # aclosing: when our consumer stops early, the upstream stream is
             # closed and its usage settled before the record is written.

@@ -1,23 +1,22 @@
 """The response cache: deterministic requests only, keyed by a SHA-256 of a
 canonical encoding of everything that shapes the output.
 
-Backend: Redis when configured (shared by replicas), else an in-process LRU.
-A Redis failure is a miss, never an error.
+Backend: the shared state it is given (gateway_state.py): Redis when
+configured (shared by replicas), else an in-process LRU. A Redis failure is a
+miss, never an error: the cache is bypassed while Redis is down.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
 from providers_app.adapters.types import Usage
 
-from .redis_state import PREFIX, RedisUnavailable, redis_call
+from .shared_state import SharedState, StateUnavailable
 from .types import CompletionInput
 
 KEY_VERSION = 1
@@ -67,46 +66,18 @@ class CachedAnswer:
 
 
 class ResponseCache:
-    def __init__(self) -> None:
-        self._local: OrderedDict[str, tuple[float, str]] = OrderedDict()
-
-    @staticmethod
-    def _rkey(key: str) -> str:
-        return f"{PREFIX}resp:{key}"
+    def __init__(self, store: SharedState) -> None:
+        self._store = store
 
     async def get(self, key: str) -> CachedAnswer | None:
-        if settings.REDIS_URL:
-            try:
-                raw = await redis_call(lambda r: r.get(self._rkey(key)))
-            except RedisUnavailable:
-                return None
-            return CachedAnswer.loads(raw) if raw else None
-        entry = self._local.get(key)
-        if entry is None:
+        try:
+            raw = await self._store.get(f"resp:{key}")
+        except StateUnavailable:
             return None
-        expires, raw = entry
-        if expires < time.monotonic():
-            self._local.pop(key, None)
-            return None
-        self._local.move_to_end(key)
-        return CachedAnswer.loads(raw)
+        return CachedAnswer.loads(raw) if raw else None
 
     async def set(self, key: str, answer: CachedAnswer) -> None:
-        raw = answer.dumps()
-        ttl = settings.CACHE_TTL
-        if settings.REDIS_URL:
-            try:
-                await redis_call(lambda r: r.set(self._rkey(key), raw, ex=ttl))
-            except RedisUnavailable:
-                pass
-            return
-        self._local[key] = (time.monotonic() + ttl, raw)
-        self._local.move_to_end(key)
-        while len(self._local) > LOCAL_MAX_ENTRIES:
-            self._local.popitem(last=False)
-
-    def clear_local(self) -> None:
-        self._local.clear()
-
-
-response_cache = ResponseCache()
+        try:
+            await self._store.set(f"resp:{key}", answer.dumps(), ttl_s=settings.CACHE_TTL)
+        except StateUnavailable:
+            pass

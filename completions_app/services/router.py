@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from django.conf import settings
-
 from aiproxy.errors import (
     CircuitOpen,
     GatewayError,
@@ -29,15 +27,13 @@ from metrics_app import metrics
 from providers_app.adapters.base import ProviderAdapter
 from providers_app.adapters.registry import ClientPool
 
-from .breakers import Ticket, board
+from .breakers import Ticket
 from .catalog import Catalog, KeyEntry, ModelEntry
-from .keyring import keyring
+from .gateway_state import gateway_state
 from .types import Attempt
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-pool = ClientPool(default_max_tokens=settings.DEFAULT_MAX_TOKENS)
 
 
 @dataclass(slots=True)
@@ -57,7 +53,7 @@ def model_chain(catalog: Catalog, model: ModelEntry) -> list[ModelEntry]:
     return chain
 
 
-def _adapter(model: ModelEntry, key: KeyEntry | None) -> ProviderAdapter:
+def _adapter(pool: ClientPool, model: ModelEntry, key: KeyEntry | None) -> ProviderAdapter:
     p = model.provider
     return pool.get(
         f"key:{key.id}" if key else f"provider:{p.id}",
@@ -76,6 +72,7 @@ async def route(
     run: Callable[[ModelEntry, ProviderAdapter], Awaitable[T]],
 ) -> Routed[T]:
     """Call `run` on the first (model, key) that answers; raise the last error otherwise."""
+    state = gateway_state()
     last: GatewayError | None = None
     chain = model_chain(catalog, model)
     for i, m in enumerate(chain):
@@ -83,14 +80,14 @@ async def route(
         if i > 0:
             metrics.failovers_total.labels(from_model=chain[i - 1].name, to_model=m.name).inc()
         try:
-            ticket = board.get(provider.name, timeout_s=provider.timeout_s).admit()
+            ticket = await state.board.get(provider.name, timeout_s=provider.timeout_s).admit()
         except CircuitOpen as exc:
             exc.provider = provider.name
             attempts.append(Attempt(m.name, provider.name, "", exc.code))
             last = exc
             continue
         if provider.keys:
-            keys: list[KeyEntry | None] = list((await keyring.order(provider))[0])
+            keys: list[KeyEntry | None] = list((await state.keyring.order(provider))[0])
         else:
             keys = [None] if provider.kind == "ollama" else []
         if not keys:
@@ -102,7 +99,7 @@ async def route(
         for key in keys:
             label = key.label if key else ""
             try:
-                value = await run(m, _adapter(m, key))
+                value = await run(m, _adapter(state.pool, m, key))
             except asyncio.CancelledError:
                 ticket.release()
                 raise
@@ -111,7 +108,7 @@ async def route(
                 attempts.append(Attempt(m.name, provider.name, label, exc.code))
                 last = exc
                 if isinstance(exc, UpstreamRateLimited) and key is not None:
-                    await keyring.cooldown(key, exc.retry_after)
+                    await state.keyring.cooldown(key, exc.retry_after)
                     metrics.key_cooldowns_total.labels(provider=provider.name).inc()
                     continue
                 if isinstance(exc, UpstreamAuthError):

@@ -58,6 +58,3 @@ class SingleFlight:
             flight.fail(LeaderGone())  # a leader that ended without an answer
             if self._flights.get(key) is flight:
                 del self._flights[key]
-
-
-flights = SingleFlight()

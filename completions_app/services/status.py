@@ -6,10 +6,9 @@ from django.db import connection
 
 from providers_app.models import Provider
 
-from .breakers import board
 from .db import db_run
-from .keyring import keyring
-from .redis_state import RedisUnavailable, redis_call, redis_configured
+from .gateway_state import gateway_state
+from .shared_state import StateUnavailable
 
 
 def _providers() -> list[dict]:
@@ -42,11 +41,13 @@ def _providers() -> list[dict]:
 
 async def provider_status_list() -> list[dict]:
     """Per provider: breaker state, consecutive failures, keys enabled/cooling, probe health. No secret."""
+    state = gateway_state()
     out = []
     for row in await db_run(_providers):
-        breaker = board.get(row["name"], timeout_s=row.pop("timeout_s"))
+        breaker = state.board.get(row["name"], timeout_s=row.pop("timeout_s"))
+        await breaker.refresh()  # what every replica sees, not this one's last snapshot
         enabled_keys = [k for k in row["keys"] if k["enabled"]]
-        cooling = await keyring.cooling([k["id"] for k in enabled_keys])
+        cooling = await state.keyring.cooling([k["id"] for k in enabled_keys])
         for k in row["keys"]:
             del k["id"]
         out.append(
@@ -73,11 +74,8 @@ def _db_ok() -> bool:
 async def health_check() -> dict:
     """Database and cache reachability; status "ok" or "degraded"."""
     db = await db_run(_db_ok)
-    if redis_configured():
-        try:
-            cache_ok = bool(await redis_call(lambda r: r.ping()))
-        except RedisUnavailable:
-            cache_ok = False
-    else:
-        cache_ok = True  # the in-process cache cannot be unreachable
+    try:
+        cache_ok = await gateway_state().shared.ping()  # in-process: always True
+    except StateUnavailable:
+        cache_ok = False
     return {"status": "ok" if db and cache_ok else "degraded", "database": db, "cache": cache_ok}

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from aiproxy.errors import CircuitOpen, UpstreamRateLimited, UpstreamServerError
-from completions_app.services.breakers import board
 from completions_app.services.completion import completion_create
 from completions_app.services.db import db_run
 from metrics_app import metrics
@@ -97,14 +96,14 @@ async def test_timeout_fails_over(gw, settings):
     assert record.attempts[0]["outcome"] == "upstream_timeout"
 
 
-async def test_breaker_opens_fails_fast_then_one_trial_closes_it(gw, settings):
+async def test_breaker_opens_fails_fast_then_one_trial_closes_it(gw_state, gw, settings):
     settings.CIRCUIT_BREAKER_MAX_REQUESTS = 3
     settings.CIRCUIT_BREAKER_TIMEOUT = 0.5
     gw.fake.script(Behaviour.error(503, path="/v1/chat", times=3))
     for _ in range(3):
         with pytest.raises(UpstreamServerError):
             await completion_create(gw.inp(model="gpt-big"), gw.ctx())
-    assert board.get("oa").state == "open"
+    assert gw_state.board.get("oa").state == "open"
     assert metrics.circuit_breaker_state.labels(provider="oa")._value.get() == 2
     calls = len(gw.fake.requests)
     with pytest.raises(CircuitOpen) as info:
@@ -117,11 +116,11 @@ async def test_breaker_opens_fails_fast_then_one_trial_closes_it(gw, settings):
     await asyncio.sleep(0.6)
     result = await completion_create(gw.inp(model="gpt-big"), gw.ctx())
     assert result.provider == "oa"
-    assert board.get("oa").state == "closed"
+    assert gw_state.board.get("oa").state == "closed"
     assert metrics.circuit_breaker_state.labels(provider="oa")._value.get() == 0
 
 
-async def test_half_open_admits_exactly_one_trial(gw, settings):
+async def test_half_open_admits_exactly_one_trial(gw_state, gw, settings):
     settings.CIRCUIT_BREAKER_MAX_REQUESTS = 1
     settings.CIRCUIT_BREAKER_TIMEOUT = 0.2
     gw.fake.script(Behaviour.error(500, path="/v1/chat"))
@@ -137,10 +136,10 @@ async def test_half_open_admits_exactly_one_trial(gw, settings):
     assert len(gw.fake.requests) == before + 1
     assert sum(not isinstance(r, BaseException) for r in results) == 1
     assert sum(isinstance(r, CircuitOpen) for r in results) == 9
-    assert board.get("oa").state == "closed"
+    assert gw_state.board.get("oa").state == "closed"
 
 
-async def test_failed_trial_reopens(gw, settings):
+async def test_failed_trial_reopens(gw_state, gw, settings):
     settings.CIRCUIT_BREAKER_MAX_REQUESTS = 1
     settings.CIRCUIT_BREAKER_TIMEOUT = 0.2
     gw.fake.script(Behaviour.error(500, path="/v1/chat", times=2))
@@ -149,22 +148,22 @@ async def test_failed_trial_reopens(gw, settings):
     await asyncio.sleep(0.3)
     with pytest.raises(UpstreamServerError):
         await completion_create(gw.inp(model="gpt-big"), gw.ctx())
-    assert board.get("oa").state == "open"
+    assert gw_state.board.get("oa").state == "open"
     with pytest.raises(CircuitOpen):
         await completion_create(gw.inp(model="gpt-big"), gw.ctx())
 
 
-async def test_client_errors_never_count_against_the_breaker(gw, settings):
+async def test_client_errors_never_count_against_the_breaker(gw_state, gw, settings):
     settings.CIRCUIT_BREAKER_MAX_REQUESTS = 2
     gw.fake.script(Behaviour.error(400, path="/v1/chat", times=5))
     for _ in range(5):
         with pytest.raises(Exception):  # noqa: B017, PT011 - UpstreamBadRequest; the point is the breaker
             await completion_create(gw.inp(model="gpt-big"), gw.ctx())
-    assert board.get("oa").state == "closed"
-    assert board.get("oa").failures == 0
+    assert gw_state.board.get("oa").state == "closed"
+    assert gw_state.board.get("oa").failures == 0
 
 
-async def test_a_gateway_bug_is_not_an_upstream_fault(gw, monkeypatch):
+async def test_a_gateway_bug_is_not_an_upstream_fault(gw_state, gw, monkeypatch):
     """An unclassified exception from an adapter: 500, no failover, no breaker count."""
     from aiproxy.errors import GatewayError
     from providers_app.adapters.openai import OpenAIAdapter
@@ -177,4 +176,4 @@ async def test_a_gateway_bug_is_not_an_upstream_fault(gw, monkeypatch):
         await completion_create(gw.inp(), gw.ctx())
     assert info.value.http_status == 500
     assert gw.fake.requests == []  # not failed over to claude-h
-    assert board.get("oa").failures == 0
+    assert gw_state.board.get("oa").failures == 0

@@ -1,0 +1,104 @@
+"""Client identities found by key hash, cached in-process for AUTH_CACHE_S.
+
+A revoked or expired key stops working within that time; misses are cached
+too, so a flood of junk keys costs one database lookup each per interval at
+most. While the database is down, keys seen before keep working from this
+cache (for up to AUTH_STALE_S).
+
+One lookup per key at a time: requests that find the entry expired wait for
+the lookup already running instead of each starting their own (at 512 in
+flight, every expiry used to start hundreds of lookups at once and stall the
+event loop for seconds: bench/RESULTS.md). A busy key is refreshed shortly
+before it expires, beside the request, so its requests rarely wait at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections import OrderedDict
+
+from django.db import DatabaseError
+
+from aiproxy.errors import ServiceUnavailable
+
+from ..models import ClientKey
+from .db import db_run
+from .types import ClientIdentity
+
+AUTH_CACHE_S = 5.0
+AUTH_STALE_S = 3600.0  # how long a known key survives a database outage
+AUTH_CACHE_MAX = 10_000
+AUTH_REFRESH_AHEAD_S = 1.0  # a key used in the last second of its entry is looked up again beside the request
+
+log = logging.getLogger(__name__)
+
+
+def identity_lookup(key_hash: str) -> ClientIdentity | None:
+    """The active client key with this hash (sync: runs in a worker thread)."""
+    row = ClientKey.objects.filter(key_hash=key_hash, active=True).prefetch_related("allowed_models").first()
+    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
+        return None
+    allowed = frozenset(m.name for m in row.allowed_models.all())
+    return ClientIdentity(id=row.id, name=row.name, allowed_models=allowed or None, expires_at=row.expires_at)
+
+
+class AuthCache:
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, tuple[float, ClientIdentity | None]] = OrderedDict()  # -> (expiry, identity)
+        self._lookups: dict[str, asyncio.Future[ClientIdentity | None]] = {}  # key hash -> the lookup running now
+
+    def lookups_running(self) -> int:
+        return len(self._lookups)
+
+    async def identity(self, key_hash: str) -> ClientIdentity | None:
+        """The identity behind this key hash (None: no such active key); ServiceUnavailable
+        when the database is down and the key was not seen before."""
+        now = time.monotonic()
+        hit = self.entries.get(key_hash)
+        if hit is not None and hit[0] > now:
+            if hit[0] - now < AUTH_REFRESH_AHEAD_S and hit[1] is not None:
+                self._lookup_shared(key_hash)  # not awaited: this request goes on with the entry it has
+            return hit[1]
+        try:
+            return await asyncio.shield(self._lookup_shared(key_hash))
+        except DatabaseError:
+            # The database is down: a key we have seen keeps working (for up to
+            # AUTH_STALE_S); one we have not cannot be checked.
+            if hit is not None and hit[1] is not None and now - hit[0] < AUTH_STALE_S:
+                log.warning("database unavailable: client key %s… accepted from the auth cache", hit[1].name)
+                return hit[1]
+            raise ServiceUnavailable from None
+
+    def _lookup_shared(self, key_hash: str) -> asyncio.Future[ClientIdentity | None]:
+        """The lookup of this key already running on this loop, or a new one; it fills the cache."""
+        loop = asyncio.get_running_loop()
+        running = self._lookups.get(key_hash)
+        if running is not None and not running.done() and running.get_loop() is loop:
+            return running
+        future = loop.create_task(self._lookup_and_cache(key_hash))
+        self._lookups[key_hash] = future
+        future.add_done_callback(lambda f: self._lookup_done(key_hash, f))
+        return future
+
+    async def _lookup_and_cache(self, key_hash: str) -> ClientIdentity | None:
+        identity = await db_run(lambda: identity_lookup(key_hash))
+        self.entries[key_hash] = (time.monotonic() + AUTH_CACHE_S, identity)
+        self.entries.move_to_end(key_hash)
+        while len(self.entries) > AUTH_CACHE_MAX:
+            self.entries.popitem(last=False)
+        return identity
+
+    def _lookup_done(self, key_hash: str, future: asyncio.Future) -> None:
+        if self._lookups.get(key_hash) is future:
+            del self._lookups[key_hash]
+        if not future.cancelled():
+            with contextlib.suppress(Exception):
+                future.exception()  # a refresh-ahead nobody awaited must not log "never retrieved"
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self._lookups.clear()

@@ -16,6 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 PROTO_OUT := aiproxy/v1/proxy_pb2.py
 $(PROTO_OUT): protos/aiproxy/v1/proxy.proto $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=. --grpc_python_out=. protos/aiproxy/v1/proxy.proto
+	touch aiproxy/v1/__init__.py
 
 proto: $(PROTO_OUT)
 
@@ -37,9 +38,10 @@ superuser: migrate
 test: $(STAMP) proto
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

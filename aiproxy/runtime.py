@@ -23,8 +23,18 @@ import tempfile
 import time
 
 import uvicorn
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is pinned, but stay runnable without it
+    uvloop = None
 from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+from completions_app.grpc.server import grpc_server_create
+from completions_app.services.catalog import catalog_get
+from completions_app.services.gateway_state import gateway_state_close
+from completions_app.services.recorder import records_flush
 
 from .acceptor import Acceptor
 from .asgi import InFlight
@@ -104,11 +114,6 @@ def http_config(grace_s: float) -> uvicorn.Config:
 
 
 async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, reuse_port: bool = False) -> int:
-    from completions_app.grpc.server import grpc_server_create
-    from completions_app.services.catalog import catalog_get
-    from completions_app.services.gateway_state import gateway_state_close
-    from completions_app.services.recorder import records_flush
-
     http = _Server(http_config(grace_s))
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)
     await grpc_server.start()
@@ -176,12 +181,7 @@ def serve_main(*, workers: int) -> int:
     child = bool(os.environ.get("AIPROXY_WORKER_CHILD"))
     if not child:
         metrics_exporter_start(settings.METRICS_PORT, host)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is pinned, but stay runnable without it
-        runner = asyncio.run
+    runner = uvloop.run if uvloop is not None else asyncio.run
     return runner(
         serve(
             host=host,

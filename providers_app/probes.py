@@ -1,7 +1,7 @@
 """Provider probes: one cheap authenticated call (list models) per enabled key, results on the rows.
 
 A failing key is a result, not an error: it is recorded as unhealthy with the error's
-safe message (aiproxy.errors messages never hold a secret), and disabled after
+safe message (providers_app.errors messages never hold a secret), and disabled after
 PROBE_DISABLE_AFTER consecutive failures when that is set. The provider's health is
 the aggregate of its keys': usable while any key answers.
 """
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
 
-from aiproxy.errors import GatewayError
+from providers_app.errors import GatewayError
 
 from .adapters.registry import adapter_create
 from .models import Provider, ProviderKey

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http.request import split_domain_port, validate_host
 
-from aiproxy.errors import PayloadTooLarge
+from providers_app.errors import PayloadTooLarge
 
 from . import declarations as v1
 from .common import ApiRequest

@@ -17,8 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from aiproxy.errors import InvalidRequest, PayloadTooLarge
 from providers_app.adapters.types import Message
+from providers_app.errors import InvalidRequest, PayloadTooLarge
 
 from .shapes import Object, ShapeError, UnknownFields
 

@@ -7,8 +7,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
-from aiproxy.errors import GatewayError
 from completions_app.services.types import StreamEvent, StreamStart
+from providers_app.errors import GatewayError
 
 from .common import stream_headers
 from .errors import error_body

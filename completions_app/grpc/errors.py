@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import grpc
 
-from aiproxy.errors import GatewayError
+from providers_app.errors import GatewayError
 
 from .interceptor import current_request_id
 

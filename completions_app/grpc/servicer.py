@@ -10,7 +10,6 @@ from contextlib import aclosing
 
 import grpc
 
-from aiproxy.errors import AuthenticationFailed, GatewayError, InvalidRequest
 from aiproxy.v1 import proxy_pb2 as pb
 from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
@@ -25,6 +24,7 @@ from completions_app.services.types import (
     StreamEnd,
 )
 from providers_app.adapters.types import ROLES, Message, Usage
+from providers_app.errors import AuthenticationFailed, GatewayError, InvalidRequest
 
 from .errors import client_deadline, rpc_abort
 from .interceptor import current_request_id

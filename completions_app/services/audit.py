@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from metrics_app import metrics
+from completions_app import metrics
 from providers_app.adapters.types import Message, Usage
 
 from ..models import CompletionRecord

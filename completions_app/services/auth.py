@@ -10,7 +10,7 @@ import re
 
 from django.utils import timezone
 
-from aiproxy.errors import AuthenticationFailed
+from providers_app.errors import AuthenticationFailed
 
 from .client_keys import MAX_PRESENTED_KEY_LEN, client_key_hash
 from .gateway_state import gateway_state

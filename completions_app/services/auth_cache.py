@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 from django.db import DatabaseError
 
-from aiproxy.errors import ServiceUnavailable
+from providers_app.errors import ServiceUnavailable
 
 from ..models import ClientKey
 from .db import db_run

@@ -39,8 +39,8 @@ from datetime import UTC, datetime
 import pybreaker
 from django.conf import settings
 
-from aiproxy.errors import CircuitOpen, GatewayError
-from metrics_app import metrics
+from completions_app import metrics
+from providers_app.errors import CircuitOpen, GatewayError
 
 from .shared_state import SharedState, StateUnavailable
 

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from decimal import Decimal
 
-from aiproxy.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
-from metrics_app import metrics
+from completions_app import metrics
 from providers_app.adapters.base import ProviderAdapter
 from providers_app.adapters.types import ROLES, ChatRequest, Completion, StreamChunk, Usage
+from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
 
 from ..models import CompletionRecord
 from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish

@@ -149,8 +149,8 @@ def record_cursor() -> Iterator[Any]:
         with conn.cursor() as cursor:
             yield cursor
         return
-    import psycopg  # only with a PostgreSQL database
-    from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
+    import psycopg  # noqa: PLC0415 - only with a PostgreSQL database
+    from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper  # noqa: PLC0415
 
     with conn.wrap_database_errors:
         raw = psycopg.Cursor(pg)

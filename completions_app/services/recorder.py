@@ -41,7 +41,7 @@ from django.db import (
     transaction,
 )
 
-from metrics_app import metrics
+from completions_app import metrics
 from providers_app.models import ProviderKey
 
 from ..models import ClientKey, CompletionRecord

@@ -16,16 +16,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from aiproxy.errors import (
+from completions_app import metrics
+from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.registry import ClientPool
+from providers_app.errors import (
     CircuitOpen,
     GatewayError,
     NoKeyAvailable,
     UpstreamAuthError,
     UpstreamRateLimited,
 )
-from metrics_app import metrics
-from providers_app.adapters.base import ProviderAdapter
-from providers_app.adapters.registry import ClientPool
 
 from .breakers import Ticket
 from .catalog import Catalog, KeyEntry, ModelEntry

@@ -2,7 +2,7 @@
 
 An adapter is one provider key's view of one provider: it translates a ChatRequest into its
 provider's request and the answer back (pure functions in its module), sends on its own
-`UpstreamHttp` (one connection pool), and raises only aiproxy.errors.UpstreamError
+`UpstreamHttp` (one connection pool), and raises only providers_app.errors.UpstreamError
 subclasses, classified here at the boundary; the router and breakers read only that.
 """
 

@@ -1,4 +1,4 @@
-"""Classify whatever a provider call raised into one aiproxy.errors.UpstreamError.
+"""Classify whatever a provider call raised into one providers_app.errors.UpstreamError.
 
 The router and breakers read only the resulting class (retryable? breaker fault?), so
 this is the one place that knows what can go wrong on the wire (http.py):
@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from aiproxy.errors import (
+from providers_app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamConnectionError,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
+from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiproxy.errors import UpstreamConnectionError, UpstreamMalformedResponse
+from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty

@@ -11,7 +11,6 @@ import time
 import pybreaker
 import pytest
 
-from aiproxy.errors import CircuitOpen, UpstreamServerError
 from completions_app.services import breakers
 from completions_app.services.breakers import ProviderBreaker
 from completions_app.services.catalog import KeyEntry, ProviderEntry
@@ -20,6 +19,7 @@ from completions_app.services.redis_state import RedisState
 from completions_app.services.response_cache import CachedAnswer, ResponseCache
 from completions_app.services.shared_state import Fallback, LocalState
 from providers_app.adapters.types import Usage
+from providers_app.errors import CircuitOpen, UpstreamServerError
 from tests.conftest import TEST_REDIS_URL
 
 pytestmark = pytest.mark.redis

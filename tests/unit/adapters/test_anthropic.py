@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.errors import UpstreamRateLimited, UpstreamServerError
 from providers_app.adapters.anthropic import AnthropicAdapter, finish_reason, request_params
 from providers_app.adapters.types import ChatRequest, Message, Usage
+from providers_app.errors import UpstreamRateLimited, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 from .support import API_KEY, assert_early_stop_closes_the_upstream, chat, collect, collect_into

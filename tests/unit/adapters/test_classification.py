@@ -7,14 +7,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from aiproxy.errors import (
+from providers_app.adapters.errors import MAX_MESSAGE_CHARS, error_for_status, parse_retry_after, scrub
+from providers_app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamRateLimited,
     UpstreamServerError,
     UpstreamTimeout,
 )
-from providers_app.adapters.errors import MAX_MESSAGE_CHARS, error_for_status, parse_retry_after, scrub
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.errors import UpstreamRateLimited
 from providers_app.adapters.anthropic import AnthropicAdapter
 from providers_app.adapters.ollama import OllamaAdapter
 from providers_app.adapters.openai import OpenAIAdapter
+from providers_app.errors import UpstreamRateLimited
 from tests.fakes.behaviour import Behaviour
 from tests.fakes.process import FakeUpstreamProcess
 

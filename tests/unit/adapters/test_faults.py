@@ -1,6 +1,6 @@
 """Every adapter against the same upstream faults, over real HTTP.
 
-Each fault must surface as the right aiproxy.errors.UpstreamError subclass, because the
+Each fault must surface as the right providers_app.errors.UpstreamError subclass, because the
 router and breakers read nothing else.
 """
 
@@ -11,7 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from aiproxy.errors import (
+from providers_app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamConnectionError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.errors import UpstreamError, UpstreamServerError
+from providers_app.errors import UpstreamError, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 from .support import build_adapter, chat

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiproxy.errors import UpstreamServerError
 from providers_app.adapters.openai import OpenAIAdapter, max_tokens_field_for
 from providers_app.adapters.types import ChatRequest, Message, Usage
+from providers_app.errors import UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 from .support import API_KEY, assert_early_stop_closes_the_upstream, chat, collect

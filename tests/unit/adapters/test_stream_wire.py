@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from aiproxy.errors import (
+from providers_app.adapters.base import ProviderAdapter
+from providers_app.adapters.types import Usage
+from providers_app.errors import (
     UpstreamConnectionError,
     UpstreamMalformedResponse,
     UpstreamRateLimited,
     UpstreamServerError,
 )
-from providers_app.adapters.base import ProviderAdapter
-from providers_app.adapters.types import Usage
 
 from .support import API_KEY, build_adapter, chat, collect
 

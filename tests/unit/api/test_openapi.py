@@ -14,7 +14,6 @@ import pytest
 from django.test import Client
 
 from aiproxy.asgi import application
-from aiproxy.errors import UpstreamTimeout
 from completions_app.api import declarations as v1
 from completions_app.api.common import result_headers
 from completions_app.api.errors import error_reply
@@ -24,6 +23,7 @@ from completions_app.api.openai_compat import _ChunkRenderer, openai_json
 from completions_app.services.db import db_run
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd
 from providers_app.adapters.types import Usage
+from providers_app.errors import UpstreamTimeout
 from tests.factories import client_create
 
 BODIES = [op for op, _call in SERVED if op.request is not None]

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from aiproxy.errors import AuthenticationFailed
 from completions_app.models import ClientKey
 from completions_app.services import auth, auth_cache
 from completions_app.services.db import db_run
+from providers_app.errors import AuthenticationFailed
 from tests.factories import client_create
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
+from completions_app import metrics
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.response_cache import cache_key, cacheable
 from completions_app.services.types import CompletionInput, StreamDelta, StreamEnd, StreamStart
-from metrics_app import metrics
 from providers_app.adapters.types import Message
 from tests.fakes.behaviour import Behaviour
 

@@ -6,11 +6,11 @@ from decimal import Decimal
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
-from aiproxy.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
 from completions_app.services.catalog import catalog_invalidate
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.db import db_run
 from completions_app.services.types import ClientIdentity, StreamDelta, StreamEnd, StreamStart
+from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
 from providers_app.models import Model
 from tests.fakes.behaviour import Behaviour
 
@@ -124,7 +124,7 @@ async def test_stream_cut_mid_answer_raises_and_records_partial_usage(gw):
     with pytest.raises(Exception) as info:  # noqa: PT011 - the class is asserted below
         async for event in completion_stream(gw.inp(text="w1 w2 w3 w4 w5 w6"), gw.ctx()):
             seen.append(event)
-    from aiproxy.errors import UpstreamError
+    from providers_app.errors import UpstreamError
 
     assert isinstance(info.value, UpstreamError)
     [record] = await gw.records()

@@ -13,7 +13,7 @@ import pytest
 from django.db import OperationalError, connection
 from prometheus_client import REGISTRY
 
-from aiproxy.errors import ModelNotFound
+from completions_app import metrics
 from completions_app.models import ClientKey, CompletionRecord
 from completions_app.services import audit
 from completions_app.services.audit import Outcome, outcome_finish
@@ -21,8 +21,8 @@ from completions_app.services.completion import completion_create
 from completions_app.services.cost import Prices
 from completions_app.services.recorder import FIELDS, RecordRow, RecordWriter
 from completions_app.services.types import Attempt, CallContext, ClientIdentity, CompletionInput
-from metrics_app import metrics
 from providers_app.adapters.types import Message, Usage
+from providers_app.errors import ModelNotFound
 from providers_app.models import ProviderKey
 from tests.factories import client_create, provider_create
 

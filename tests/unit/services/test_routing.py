@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from aiproxy.errors import CircuitOpen, UpstreamRateLimited, UpstreamServerError
+from completions_app import metrics
 from completions_app.services.completion import completion_create
 from completions_app.services.db import db_run
-from metrics_app import metrics
+from providers_app.errors import CircuitOpen, UpstreamRateLimited, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -165,8 +165,8 @@ async def test_client_errors_never_count_against_the_breaker(gw_state, gw, setti
 
 async def test_a_gateway_bug_is_not_an_upstream_fault(gw_state, gw, monkeypatch):
     """An unclassified exception from an adapter: 500, no failover, no breaker count."""
-    from aiproxy.errors import GatewayError
     from providers_app.adapters.openai import OpenAIAdapter
+    from providers_app.errors import GatewayError
 
     async def broken(self, request):
         raise RuntimeError("bug")

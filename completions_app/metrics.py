@@ -1,5 +1,5 @@
-"""Every metric the gateway exports. The first six names and labels are the
-seed's contract (DESIGN.md); label values are the public model name and the
+"""Every metric the gateway exports (the services record them; aiproxy/runtime.py serves them on
+METRICS_PORT). The first six names and labels are the contract (docs/operations.md); label values are the public model name and the
 provider's configured name, never a key.
 
 With PROMETHEUS_MULTIPROC_DIR set (serve --workers N), prometheus_client

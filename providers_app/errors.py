@@ -5,6 +5,9 @@ its gRPC status name, whether the router may fail over (`retryable`) and
 whether it counts against a provider's circuit breaker (`breaker_fault`).
 REST maps it in completions_app/api/errors.py, gRPC in completions_app/grpc/errors.py.
 Messages are safe to show: they never contain a secret.
+
+It sits at the bottom of the import graph (providers_app is the lowest app: models and
+adapters; every layer above raises or maps these) and imports nothing of the project.
 """
 
 from __future__ import annotations

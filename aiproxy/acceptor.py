@@ -3,7 +3,7 @@
 uvloop's own server (libuv's listen callback) accepts new connections slowly while the
 loop is saturated: measured here, a listen queue of 272 connections drained at ~7 per
 second at 512 in flight, so the first request of a new connection waited up to the whole
-benchmark window (bench/RESULTS.md, steps 3–7 and the runs after, wrk at 512 in flight on
+benchmark window (docs/benchmarks.md, steps 3–7 and the runs after, wrk at 512 in flight on
 a 200 ms upstream: p99 6–13× p50 without this acceptor, 1.7–2.0× with it, and its listen
 queue 0 at every sample). An Acceptor watches the listening
 socket with add_reader and accepts every pending connection each time it is readable,

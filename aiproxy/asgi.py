@@ -2,7 +2,7 @@
 
 /v1/* is served by the direct route (completions_app/api/fast_routes.py: no
 Django request object, middleware, URL resolving or DRF view, and no thread
-hop: STACK-NOTES.md); everything else (admin, docs, schema, reports) by
+hop: docs/benchmarks.md); everything else (admin, docs, schema, reports) by
 Django's own ASGIHandler with the full MIDDLEWARE. MAX_IN_FLIGHT counts the
 API requests.
 """

@@ -44,7 +44,7 @@ log = logging.getLogger("aiproxy.serve")
 
 class _Server(uvicorn.Server):
     """uvicorn's Server with our accept loop (aiproxy/acceptor.py) in place of `loop.create_server`;
-    uvicorn has no setting for that. At 512 in flight on a 200 ms upstream (bench/RESULTS.md,
+    uvicorn has no setting for that. At 512 in flight on a 200 ms upstream (docs/benchmarks.md,
     "Steps 3–8" and the runs after) p99 was 6–13× p50 without it (729 / 9,757 ms, 1,067 / 6,782 ms:
     uvloop's server left new connections in the listen queue, draining ~7 per second) and
     1.7–2.0× with it (411 / 696 ms, 399 / 782 ms).

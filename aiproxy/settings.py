@@ -59,7 +59,7 @@ INSTALLED_APPS = [
 
 # Admin and docs get Django's full middleware; the /v1 API takes a direct ASGI
 # route with none (aiproxy/asgi.py): every sync middleware is a thread hop per
-# request (STACK-NOTES.md). django-prometheus's pair (first and last) counts and
+# request (docs/benchmarks.md). django-prometheus's pair (first and last) counts and
 # times the requests Django serves (django_http_*), exported with the gateway's metrics.
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

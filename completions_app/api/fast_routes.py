@@ -3,7 +3,7 @@
 Django's handler builds an ASGIRequest (META dict, lazy streams, a spooled body file),
 resolves the URL, and goes through DRF's APIView (request wrapping, negotiation,
 finalize_response) before and after every call: ~20 % of the gateway's CPU per request in
-the c16 profile (bench/RESULTS.md), and DRF + drf-spectacular in every process's memory.
+the c16 profile (docs/benchmarks.md), and DRF + drf-spectacular in every process's memory.
 Here the API calls (native.py, openai_compat.py: parsing, auth, the service, rendering)
 run on a small request object read straight from the ASGI scope, and their replies are sent
 as ASGI messages. What Django did on the way is done here too: the Host header is checked

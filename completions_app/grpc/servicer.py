@@ -1,6 +1,6 @@
 """aiproxy.v1.AIProxyService: parse the request, call the completion service, render.
 
-Nothing about caching, routing, cost or records lives here (DESIGN.md); errors are
+Nothing about caching, routing, cost or records lives here (docs/architecture.md); errors are
 mapped to statuses in errors.py. Every handler runs inside the interceptor's scope.
 """
 

@@ -8,7 +8,7 @@ cache (for up to AUTH_STALE_S).
 One lookup per key at a time: requests that find the entry expired wait for
 the lookup already running instead of each starting their own (at 512 in
 flight, every expiry used to start hundreds of lookups at once and stall the
-event loop for seconds: bench/RESULTS.md). A busy key is refreshed shortly
+event loop for seconds: docs/benchmarks.md). A busy key is refreshed shortly
 before it expires, beside the request, so its requests rarely wait at all.
 """
 

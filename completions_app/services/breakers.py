@@ -1,7 +1,7 @@
 """One pybreaker circuit breaker per provider, made safe for asyncio and shared
 by every replica without a network round trip on the closed path.
 
-pybreaker has no asyncio support (STACK-NOTES.md): `call(async_fn)` counts an
+pybreaker 1.4 has no asyncio support: `call(async_fn)` counts an
 un-awaited coroutine as a success, and half-open lets every concurrent caller
 through. So the upstream call is awaited *outside* pybreaker, and its outcome
 is fed back through `breaker.call()` with a function that returns or raises at

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Field
 from django.db.models.constants import OnConflict
 
@@ -94,9 +95,43 @@ _AS_IS = frozenset(
         "TextField",
     }
 )
+
+
+def _prep(field: Field) -> Callable[[Any, Any], Any]:
+    """The field's `get_db_prep_save`, with a shortcut for the common value of the row's 6
+    decimals and 2 datetimes (the steps skipped return the value they are given): the writer
+    thread 64 -> 56 µs per request at c16 (per-thread CPU of the gateway under wrk, 2026-11-29)."""
+    full = field.get_db_prep_save
+    kind = field.get_internal_type()
+    if kind == "DecimalField":
+
+        def decimal(value: Any, conn: Any) -> Any:
+            # to_python(a finite Decimal) is an equal Decimal; a backend with the base
+            # adapt_decimalfield_value adapts nothing (its driver does, as for the ORM's).
+            if value is None or (
+                type(value) is Decimal
+                and value.is_finite()
+                and type(conn.ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value
+            ):
+                return value
+            return full(value, conn)
+
+        return decimal
+    if kind == "DateTimeField":
+
+        def aware(value: Any, conn: Any) -> Any:
+            # get_prep_value(an aware datetime) is that datetime; the backend's adaptation remains.
+            if type(value) is datetime and value.utcoffset() is not None:
+                return conn.ops.adapt_datetimefield_value(value)
+            return full(value, conn)
+
+        return aware
+    return full
+
+
 # (position, adaptation) for the others: the primary key, datetimes, decimals, JSON.
-PREPS: list[tuple[int, Callable[..., Any]]] = [
-    (i, f.get_db_prep_save)
+PREPS: list[tuple[int, Callable[[Any, Any], Any]]] = [
+    (i, _prep(f))
     for i, f in enumerate(FIELDS)
     if (f.target_field if f.is_relation else f).get_internal_type() not in _AS_IS
 ]

@@ -125,7 +125,15 @@ class ModelFallbackInline(admin.TabularInline):
 
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "provider", "upstream_model", "input_per_mtok", "output_per_mtok", "enabled"]
-    list_filter = ["provider", "enabled"]
+    list_display = [
+        "name",
+        "provider",
+        "upstream_model",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cache_shared",
+        "enabled",
+    ]
+    list_filter = ["provider", "enabled", "cache_shared"]
     search_fields = ["name", "upstream_model"]
     inlines = [ModelFallbackInline]

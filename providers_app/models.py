@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
 from .crypto import EncryptedTextField, secret_mask
 
 PRICE = {"max_digits": 14, "decimal_places": 6, "validators": [MinValueValidator(Decimal(0))]}
+BASE_URL_SCHEMES = ("http", "https")
+
+
+def base_url_validate(value: str) -> None:
+    """An http(s) URL without credentials: a `user:pass@` part would be sent to
+    (and logged by) whatever answers, and a secret belongs in a provider key."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in BASE_URL_SCHEMES:
+        raise ValidationError("Must be an http:// or https:// URL.", code="scheme")
+    if "@" in parts.netloc:
+        raise ValidationError(
+            "Must not contain credentials (user:password@); put the secret in a provider key.", code="credentials"
+        )
+    if not parts.hostname:
+        raise ValidationError("Must name a host.", code="host")
 
 
 class Provider(models.Model):
@@ -20,7 +37,11 @@ class Provider(models.Model):
 
     name = models.SlugField(max_length=100, unique=True, help_text="Used in metrics labels and logs.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    base_url = models.URLField(blank=True, help_text="Empty = the SDK's default. Set by admins only.")
+    base_url = models.URLField(
+        blank=True,
+        validators=[base_url_validate],
+        help_text="Empty = the SDK's default. http(s) only, no user:password@. Set by admins only.",
+    )
     timeout_s = models.FloatField(default=60, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -75,6 +96,15 @@ class Model(models.Model):
     cache_write_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_shared = models.BooleanField(
+        "response cache shared across clients",
+        default=False,
+        help_text=(
+            "Off (the default): each client key has its own response cache, so no client is served, or learns of, "
+            "another's prompt. On: identical temperature-0 requests from any client key share one cached answer "
+            "(more hits; only for models whose prompts are not private to a client)."
+        ),
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

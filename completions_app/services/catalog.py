@@ -52,6 +52,7 @@ class ModelEntry:
     prices: Prices
     fallbacks: tuple[str, ...]
     max_output_tokens: int | None
+    cache_shared: bool = False  # the response cache is shared across client keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def catalog_load() -> Catalog:
             prices=prices,
             fallbacks=tuple(fallbacks.get(m.id, ())),
             max_output_tokens=m.max_output_tokens,
+            cache_shared=m.cache_shared,
         )
     return Catalog(models=models, providers=providers, loaded_at=time.monotonic())
 

@@ -166,7 +166,7 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         _validate(inp)
         catalog = await catalog_get()
         model = _resolve(catalog, inp, ctx)
-        key = cache_key(inp) if cacheable(inp) else None
+        key = cache_key(inp, client_id=ctx.client.id, shared=model.cache_shared) if cacheable(inp) else None
         state = gateway_state()
         hit = await _lookup(state, o, key)
         if hit is not None:
@@ -232,7 +232,7 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
         _validate(inp)
         catalog = await catalog_get()
         model = _resolve(catalog, inp, ctx)
-        key = cache_key(inp) if cacheable(inp) else None
+        key = cache_key(inp, client_id=ctx.client.id, shared=model.cache_shared) if cacheable(inp) else None
         state = gateway_state()
         hit = await _lookup(state, o, key)
         if hit is not None:

@@ -13,12 +13,12 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlparse
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from completions_app.models import ClientKey
-from providers_app.models import Model, ModelFallback, Provider, ProviderKey
+from providers_app.models import Model, ModelFallback, Provider, ProviderKey, base_url_validate
 
 from .client_keys import client_key_create, client_key_hash
 
@@ -66,6 +66,26 @@ def _decimal(value: Any, where: str, *, optional: bool = False) -> Decimal | Non
     return d
 
 
+def _base_url(value: Any, where: str) -> str:
+    """Empty, or an http(s) URL without credentials: the admin's rule (base_url_validate)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a string")
+    try:
+        base_url_validate(value)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {' '.join(exc.messages)}") from None
+    return value
+
+
+def _flag(entry: dict, name: str, where: str, *, default: bool) -> bool:
+    value = entry.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{name}: must be true or false, not {value!r}")
+    return value
+
+
 def _check_keys(entry: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(entry) - allowed)
     if unknown:
@@ -93,9 +113,7 @@ def _validate(data: Any) -> dict:
         names.add(name)
         if p.get("kind") not in KINDS:
             raise ConfigError(f"{where}.kind: must be one of {', '.join(sorted(KINDS))}")
-        base_url = p.get("base_url") or ""
-        if base_url and urlparse(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"{where}.base_url: must be an http(s) URL")
+        base_url = _base_url(p.get("base_url"), f"{where}.base_url")
         timeout = p.get("timeout_s", 60)
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(f"{where}.timeout_s: must be a positive number")
@@ -153,6 +171,7 @@ def _validate(data: Any) -> dict:
                 "cache_write_per_mtok",
                 "context_window",
                 "max_output_tokens",
+                "cache_shared",
                 "fallbacks",
                 "enabled",
             },
@@ -192,6 +211,7 @@ def _validate(data: Any) -> dict:
                 ),
                 "context_window": m.get("context_window"),
                 "max_output_tokens": m.get("max_output_tokens"),
+                "cache_shared": _flag(m, "cache_shared", where, default=False),
                 "enabled": bool(m.get("enabled", True)),
                 "fallbacks": fallbacks,
             }

@@ -1,5 +1,7 @@
 """The response cache: deterministic requests only, keyed by a SHA-256 of a
-canonical encoding of everything that shapes the output.
+canonical encoding of everything that shapes the output, and of the client key
+that asked: one client is never served (nor learns of) another's prompt,
+unless an admin marked the model's cache as shared (Model.cache_shared).
 
 Backend: the shared state it is given (gateway_state.py): Redis when
 configured (shared by replicas), else an in-process LRU. A Redis failure is a
@@ -19,7 +21,7 @@ from providers_app.adapters.types import Usage
 from .shared_state import SharedState, StateUnavailable
 from .types import CompletionInput
 
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: scoped per client key; entries of version 1 were shared by all
 LOCAL_MAX_ENTRIES = 10_000
 
 
@@ -28,11 +30,14 @@ def cacheable(inp: CompletionInput) -> bool:
     return inp.cache and inp.temperature is not None and inp.temperature == 0
 
 
-def cache_key(inp: CompletionInput) -> str:
+def cache_key(inp: CompletionInput, *, client_id: int, shared: bool = False) -> str:
     """SHA-256 over sorted-key JSON: no two different requests can collide by
-    concatenation, and field order in the request does not matter."""
+    concatenation, and field order in the request does not matter. The client
+    key's id is part of it unless the model's cache is `shared`; single flight
+    uses the same key, so a client never waits on another's flight either."""
     canonical = {
         "v": KEY_VERSION,
+        "client": None if shared else client_id,
         "model": inp.model,
         "messages": [[m.role, m.content] for m in inp.messages],
         "max_tokens": inp.max_tokens,

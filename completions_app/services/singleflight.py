@@ -1,5 +1,8 @@
 """Identical deterministic requests in flight at once reach the upstream once.
 
+Identical means the same response-cache key, which includes the client key
+unless the model's cache is shared: a client never waits on another's flight.
+
 The first caller (the leader) does the work; the others wait for its answer.
 If the leader is cancelled (its client went away) the waiters are woken with
 LeaderGone and one of them leads instead. Per process: across replicas the

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from completions_app.models import CompletionRecord
-from providers_app.models import ProviderKey
+from providers_app.models import Model, Provider, ProviderKey
 from tests.factories import client_create, model_create, provider_create
 
 SECRET = "sk-admin-test-SECRET-9876"
@@ -125,3 +125,65 @@ def test_createclientkey_prints_the_key_once(db):
 
     assert plaintext.startswith("aip_")
     assert ClientKey.objects.get(name="cli-made").key_hash == client_key_hash(plaintext)
+
+
+def _provider_form(**fields: str) -> dict[str, str]:
+    # The keys inline's management form comes with every provider form.
+    base = {"name": "added", "kind": "ollama", "timeout_s": "60", "enabled": "on"}
+    inline = {
+        "keys-TOTAL_FORMS": "0",
+        "keys-INITIAL_FORMS": "0",
+        "keys-MIN_NUM_FORMS": "0",
+        "keys-MAX_NUM_FORMS": "1000",
+    }
+    return {**base, **inline, **fields}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "error"),
+    [
+        ("https://user:hunter2@llm.example.com/v1", "credentials"),
+        ("http://token@llm.example.com", "credentials"),
+        ("ftp://llm.example.com/", "http"),
+    ],
+)
+def test_provider_base_url_with_credentials_or_another_scheme_is_a_form_error(admin_client_logged, base_url, error):
+    resp = admin_client_logged.post(reverse("admin:providers_app_provider_add"), _provider_form(base_url=base_url))
+    assert resp.status_code == 200  # the form again, not a redirect
+    errors = resp.context["adminform"].form.errors
+    assert list(errors) == ["base_url"] and error in errors["base_url"][0]
+    assert "hunter2" not in errors["base_url"][0]
+    assert not Provider.objects.filter(name="added").exists()
+
+
+def test_provider_with_a_plain_base_url_is_saved(admin_client_logged):
+    url = "https://llm.example.com:8443/v1"
+    resp = admin_client_logged.post(reverse("admin:providers_app_provider_add"), _provider_form(base_url=url))
+    assert resp.status_code == 302
+    assert Provider.objects.get(name="added").base_url == url
+
+
+def test_model_cache_shared_is_shown_and_editable(populated, admin_client_logged):
+    model = Model.objects.get(name="main-model")
+    assert model.cache_shared is False
+    listing = admin_client_logged.get(reverse("admin:providers_app_model_changelist")).content.decode()
+    assert "response cache shared across clients" in listing.lower()
+    url = reverse("admin:providers_app_model_change", args=[model.pk])
+    page = admin_client_logged.get(url).content.decode()
+    assert 'name="cache_shared"' in page and "learns of, another's prompt" in page  # the help text says why
+    form = {
+        "name": model.name,
+        "provider": populated.pk,
+        "upstream_model": model.upstream_model,
+        "input_per_mtok": str(model.input_per_mtok),
+        "output_per_mtok": str(model.output_per_mtok),
+        "cache_shared": "on",
+        "enabled": "on",
+        "fallback_links-TOTAL_FORMS": "0",
+        "fallback_links-INITIAL_FORMS": "0",
+        "fallback_links-MIN_NUM_FORMS": "0",
+        "fallback_links-MAX_NUM_FORMS": "1000",
+    }
+    assert admin_client_logged.post(url, form).status_code == 302
+    model.refresh_from_db()
+    assert model.cache_shared is True

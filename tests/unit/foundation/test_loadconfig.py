@@ -130,13 +130,57 @@ def test_missing_env_variable_names_the_entry_and_changes_nothing(tmp_path, monk
             r"model 'm'\.provider",
         ),
         ({"providers": [{"name": "x", "kind": "openai"}]}, r"provider 'x'\.keys"),
+        (
+            {"providers": [{"name": "x", "kind": "ollama", "base_url": "https://user:hunter2@llm.example.com/v1"}]},
+            r"provider 'x'\.base_url: Must not contain credentials",
+        ),
+        (
+            {"providers": [{"name": "x", "kind": "ollama", "base_url": "https://:hunter2@llm.example.com"}]},
+            r"provider 'x'\.base_url: Must not contain credentials",
+        ),
+        ({"providers": [{"name": "x", "kind": "ollama", "base_url": "ftp://llm.example.com/"}]}, r"'x'\.base_url"),
+        ({"providers": [{"name": "x", "kind": "ollama", "base_url": "https:///v1"}]}, r"'x'\.base_url: Must name"),
+        ({"providers": [{"name": "x", "kind": "ollama", "base_url": 8080}]}, r"'x'\.base_url: must be a string"),
+        (
+            {
+                "providers": [{"name": "x", "kind": "ollama"}],
+                "models": [
+                    {
+                        "name": "m",
+                        "provider": "x",
+                        "upstream_model": "u",
+                        "input_per_mtok": "1",
+                        "output_per_mtok": "1",
+                        "cache_shared": "true",
+                    }
+                ],
+            },
+            r"model 'm'\.cache_shared: must be true or false",
+        ),
+        (
+            {
+                "providers": [{"name": "x", "kind": "ollama"}],
+                "models": [
+                    {
+                        "name": "m",
+                        "provider": "x",
+                        "upstream_model": "u",
+                        "input_per_mtok": "1",
+                        "output_per_mtok": "1",
+                        "cache_shared": 1,
+                    }
+                ],
+            },
+            r"model 'm'\.cache_shared: must be true or false",
+        ),
     ],
 )
 def test_invalid_files_fail_naming_the_field_and_change_nothing(tmp_path, data, message):
     # A valid provider first: proves the transaction leaves nothing half-written.
     data = {**data, "providers": [{"name": "ok-one", "kind": "ollama"}, *data.get("providers", [])]}
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as raised:
         call_command("loadconfig", str(_write(tmp_path, data)))
+    assert "hunter2" not in str(raised.value)  # a refused URL's password is not echoed
     assert Provider.objects.count() == 0
     assert Model.objects.count() == 0
 
@@ -157,6 +201,25 @@ def test_clients_are_stored_hashed_and_reloading_keeps_them(tmp_path, monkeypatc
     row = ClientKey.objects.get(name="ci-bot")
     assert row.key_hash == client_key_hash("aip_ci_key_value_123456789")
     assert list(row.allowed_models.values_list("name", flat=True)) == ["m"]
+
+
+@pytest.mark.django_db
+def test_cache_shared_round_trips_and_defaults_to_per_client(tmp_path):
+    model = {"name": "m", "provider": "x", "upstream_model": "u", "input_per_mtok": "0", "output_per_mtok": "0"}
+    data = {"providers": [{"name": "x", "kind": "ollama", "base_url": "https://llm.example.com:8443/v1"}]}
+    literal = tmp_path / "literal.yaml"
+    literal.write_text(
+        "providers:\n  - {name: x, kind: ollama}\n"
+        "models:\n  - name: m\n    provider: x\n    upstream_model: u\n"
+        '    input_per_mtok: "0"\n    output_per_mtok: "0"\n    cache_shared: true\n'
+    )
+    call_command("loadconfig", str(literal))  # spelled as docs/configuration.md shows it
+    assert Model.objects.get(name="m").cache_shared is True
+    call_command("loadconfig", str(_write(tmp_path, {**data, "models": [{**model, "cache_shared": False}]})))
+    assert Model.objects.get(name="m").cache_shared is False
+    call_command("loadconfig", str(_write(tmp_path, {**data, "models": [{**model, "name": "n"}]})))
+    assert Model.objects.get(name="n").cache_shared is False
+    assert Provider.objects.get(name="x").base_url == "https://llm.example.com:8443/v1"
 
 
 def test_unreadable_or_broken_yaml(tmp_path):

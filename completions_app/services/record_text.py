@@ -30,9 +30,13 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def _unstorable(value: object) -> bool:
+    return isinstance(value, str) and ("\x00" in value or (not value.isascii() and bool(_UNSTORABLE.search(value))))
+
+
 def text_storable(value: str, max_length: int | None = None) -> str:
     """`value` with NUL and lone surrogates escaped, cut to `max_length` characters with a trailing "…"."""
-    if "\x00" in value or (not value.isascii() and _UNSTORABLE.search(value)):
+    if _unstorable(value):
         value = _UNSTORABLE.sub(_escape, value)
     if max_length is not None and len(value) > max_length:
         value = value[: max_length - 1] + TRUNCATED
@@ -49,14 +53,14 @@ def row_storable(row: RecordRow) -> RecordRow:
     changed: dict[int, Any] = {}
     for i, max_length in _TEXTS:
         value = row[i]
-        if isinstance(value, str):
-            fixed = text_storable(value, max_length)
-            if fixed is not value:
-                changed[i] = fixed
-    if row.attempts:
-        attempts = _attempts_storable(row.attempts)
-        if attempts != row.attempts:
-            changed[_ATTEMPTS] = attempts
+        # The usual text (ASCII, no NUL, fits) is checked inline: this runs on every request.
+        if value.isascii() and "\x00" not in value and (max_length is None or len(value) <= max_length):
+            continue
+        fixed = text_storable(value, max_length)
+        if fixed is not value:
+            changed[i] = fixed
+    if any(_unstorable(v) for a in row.attempts for v in a.values()):
+        changed[_ATTEMPTS] = _attempts_storable(row.attempts)
     if not changed:
         return row
     values = list(row)

@@ -14,6 +14,7 @@ from providers_app.adapters.types import Message, Usage
 from ..models import CompletionRecord
 from .catalog import catalog_has_model
 from .cost import Prices
+from .record_text import row_storable
 from .recorder import RecordRow, record_submit
 from .types import Attempt, CallContext, CompletionInput
 
@@ -69,37 +70,40 @@ def outcome_finish(o: Outcome) -> None:
     p = o.prices
     usage = o.usage
     ctx = o.ctx
+    # Storable texts before the row is queued: a database that refuses a row's text would cost the record.
     record_submit(
-        RecordRow(
-            created_at=o.started_at,
-            request_id=ctx.request_id,
-            client_id=ctx.client.id,
-            client_name=ctx.client.name,
-            interface=ctx.interface,
-            model=o.inp.model,
-            served_model=o.served_model,
-            provider=o.provider,
-            provider_key=o.provider_key,
-            status=o.status,
-            error_type=o.error_type,
-            http_status=o.http_status,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            input_price_per_mtok=p.input if p else None,
-            output_price_per_mtok=p.output if p else None,
-            cache_read_price_per_mtok=p.cache_read if p else None,
-            cache_write_price_per_mtok=p.cache_write if p else None,
-            cost_usd=o.cost,
-            cost_saved_usd=o.cost_saved,
-            usage_estimated=o.usage_estimated,
-            latency_ms=round(o.latency_ms, 3),
-            ttft_ms=round(o.ttft_ms, 3) if o.ttft_ms is not None else None,
-            cached=o.cached,
-            stream=o.stream,
-            finish_reason=o.finish_reason or "",
-            attempts=[a.as_dict() for a in o.attempts],
+        row_storable(
+            RecordRow(
+                created_at=o.started_at,
+                request_id=ctx.request_id,
+                client_id=ctx.client.id,
+                client_name=ctx.client.name,
+                interface=ctx.interface,
+                model=o.inp.model,
+                served_model=o.served_model,
+                provider=o.provider,
+                provider_key=o.provider_key,
+                status=o.status,
+                error_type=o.error_type,
+                http_status=o.http_status,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                input_price_per_mtok=p.input if p else None,
+                output_price_per_mtok=p.output if p else None,
+                cache_read_price_per_mtok=p.cache_read if p else None,
+                cache_write_price_per_mtok=p.cache_write if p else None,
+                cost_usd=o.cost,
+                cost_saved_usd=o.cost_saved,
+                usage_estimated=o.usage_estimated,
+                latency_ms=round(o.latency_ms, 3),
+                ttft_ms=round(o.ttft_ms, 3) if o.ttft_ms is not None else None,
+                cached=o.cached,
+                stream=o.stream,
+                finish_reason=o.finish_reason or "",
+                attempts=[a.as_dict() for a in o.attempts],
+            )
         )
     )
 

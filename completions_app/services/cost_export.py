@@ -2,6 +2,11 @@
 
 Rows are streamed from the database with an iterator (constant memory for
 any range); Decimal values are written in plain notation, exactly.
+
+Texts come from clients (a model name, an x-request-id) and the file is opened in
+spreadsheets: a text cell that starts with `=`, `+`, `-`, `@`, tab or carriage return
+would be read as a formula, so it gets a leading `'` (OWASP's CSV-injection rule).
+Numbers are never prefixed: a negative cost is still a number.
 """
 
 from __future__ import annotations
@@ -42,7 +47,18 @@ def records_select(
     return qs.order_by("created_at", "id")
 
 
+# Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """A text cell no spreadsheet evaluates: prefixed with `'` when it starts like a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, str):
+        return text_cell(value)
     if value is None:
         return ""
     if isinstance(value, Decimal):

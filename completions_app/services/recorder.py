@@ -157,8 +157,9 @@ class RecordWriter:
     def _write(self, prepared: list[Prepared]) -> None:
         try:
             self._write_batch(prepared)
-        except (IntegrityError, DataError):
-            # Retrying would fail forever: save row by row what can be saved.
+        except (IntegrityError, DataError, UnicodeEncodeError):
+            # Retrying would fail forever (UnicodeEncodeError: text the driver cannot send, e.g.
+            # a lone surrogate, which audit's row_storable escapes): save row by row what can be.
             self._write_rows(prepared)
 
     @staticmethod
@@ -229,6 +230,9 @@ def _insert_one(row: RecordRow, params: list[Any]) -> bool:
                 error = exc
                 break
             cut_texts, params = True, cut
+        except UnicodeEncodeError as exc:
+            error = exc
+            break
     metrics.records_dropped_total.inc()
     log.error("audit record %s cannot be written (%s: %s); dropped", row.request_id, type(error).__name__, error)
     return False

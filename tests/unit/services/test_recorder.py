@@ -303,6 +303,18 @@ def test_a_value_no_database_takes_drops_that_record_only(transactional_db, capl
     assert "audit record nan has an invalid value" in caplog.text
 
 
+def test_text_the_driver_cannot_send_drops_that_record_only_and_never_stalls_the_writer(transactional_db, caplog):
+    # A row not made storable (audit's row_storable does that for every row it builds): the
+    # driver raises UnicodeEncodeError, which must not read as "database away, retry forever".
+    dropped = sample("ai_proxy_records_dropped_total")
+    write(row(request_id="ok-1"), row(request_id="sur", model="gpt\ud800"), row(request_id="ok-2"))
+    assert sorted(CompletionRecord.objects.values_list("request_id", flat=True)) == ["ok-1", "ok-2"]
+    assert sample("ai_proxy_records_dropped_total") == dropped + 1
+    assert "audit record sur cannot be written (UnicodeEncodeError" in caplog.text
+    write(row(request_id="ok-3"))
+    assert CompletionRecord.objects.filter(request_id="ok-3").exists()
+
+
 @pytest.mark.postgres
 def test_a_row_the_database_refuses_is_dropped_and_the_others_written(transactional_db, caplog):
     # PostgreSQL checks PositiveIntegerField's CHECK at once (SQLite's INSERT OR IGNORE skips such a row,

@@ -81,6 +81,15 @@ class PayloadTooLarge(GatewayError):
     default_message = "Request body too large."
 
 
+class UnsupportedMediaType(GatewayError):
+    """A body labelled other than JSON, or encoded other than gzip."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+    grpc_status = "INVALID_ARGUMENT"
+    default_message = "Send the body as application/json."
+
+
 class ServiceUnavailable(GatewayError):
     """The gateway's own dependency (its database) is unreachable."""
 

@@ -12,6 +12,8 @@ adapters; every layer above raises or maps these) and imports nothing of the pro
 
 from __future__ import annotations
 
+import math
+
 
 class GatewayError(Exception):
     code = "internal_error"
@@ -35,6 +37,12 @@ class GatewayError(Exception):
         self.upstream_status = upstream_status
         self.field = field
         super().__init__(self.message)
+
+    def retry_after_header(self) -> str | None:
+        """`Retry-After` as both interfaces send it: whole seconds, rounded up, at least 1."""
+        if self.retry_after is None:
+            return None
+        return str(max(1, math.ceil(self.retry_after)))
 
 
 # --- the client's own errors -------------------------------------------------
@@ -71,6 +79,15 @@ class PayloadTooLarge(GatewayError):
     http_status = 413
     grpc_status = "INVALID_ARGUMENT"
     default_message = "Request body too large."
+
+
+class UnsupportedMediaType(GatewayError):
+    """A body labelled other than JSON, or encoded other than gzip."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+    grpc_status = "INVALID_ARGUMENT"
+    default_message = "Send the body as application/json."
 
 
 class ServiceUnavailable(GatewayError):

@@ -296,7 +296,8 @@ PROVIDER_STATUS_LIST = Object(
 # process at MAX_IN_FLIGHT or without its database.
 _BASE_ERRORS = (400, 413, 503)
 _AUTH_ERRORS = (*_BASE_ERRORS, 401)
-_COMPLETION_ERRORS = (*_AUTH_ERRORS, 403, 404, 429, 502, 504)
+# 415: a body not labelled application/json (no label is fine), or encoded other than gzip.
+_COMPLETION_ERRORS = (*_AUTH_ERRORS, 403, 404, 415, 429, 502, 504)
 
 CHAT_COMPLETIONS = Operation(
     "POST", "/v1/chat/completions", "chat_completions_create", "OpenAI-compatible chat completion", "OpenAI",

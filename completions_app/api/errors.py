@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponseBase
@@ -44,8 +43,8 @@ def error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
     headers: dict[str, str] = {}
     if isinstance(exc, GatewayError):
         reply = JsonReply(error_body(exc.code, exc.message, exc.field), status=exc.http_status, headers=headers)
-        if exc.retry_after:
-            headers["Retry-After"] = str(math.ceil(exc.retry_after))
+        if (retry_after := exc.retry_after_header()) is not None:
+            headers["Retry-After"] = retry_after
         headers["x-aiproxy-provider"] = exc.provider
     elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
         reply = JsonReply(error_body("invalid_request_error", "Bad request."), status=400, headers=headers)

@@ -51,8 +51,8 @@ async def rpc_abort(context: grpc.aio.ServicerContext, exc: Exception, *, rpc: s
         raise exc  # already aborted with a status
     if isinstance(exc, GatewayError):
         trailing = [(ERROR_TYPE_HEADER, exc.code)]
-        if exc.retry_after is not None:
-            trailing.append(("retry-after", f"{exc.retry_after:g}"))
+        if (retry_after := exc.retry_after_header()) is not None:
+            trailing.append(("retry-after", retry_after))
         context.set_trailing_metadata(tuple(trailing))
         await context.abort(status_code_for(exc), exc.message)
     log.error("gRPC %s failed with an unexpected error (request_id=%s)", rpc, current_request_id(), exc_info=exc)

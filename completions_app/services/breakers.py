@@ -191,10 +191,13 @@ class ProviderBreaker:
             return Ticket(self, trial=False)
         if state == pybreaker.STATE_OPEN:
             opened = self._store.opened
-            if opened and time.time() < opened.timestamp() + self.cb.reset_timeout:
-                raise CircuitOpen(f"Provider {self.name}: circuit breaker open.")
+            if opened and (wait := opened.timestamp() + self.cb.reset_timeout - time.time()) > 0:
+                raise CircuitOpen(f"Provider {self.name}: circuit breaker open.", retry_after=wait)
         if not await self._trial_acquire():
-            raise CircuitOpen(f"Provider {self.name}: circuit breaker half-open, trial request in flight.")
+            # The trial's answer decides within the provider's timeout; ask again soon.
+            raise CircuitOpen(
+                f"Provider {self.name}: circuit breaker half-open, trial request in flight.", retry_after=1.0
+            )
         state = self._store.state  # it may have changed while we waited
         if state == pybreaker.STATE_CLOSED:
             self.trial_release()

@@ -6,6 +6,9 @@ provider's keys in round-robin order; every attempt behind the provider's breake
 - Upstream faults (connection, timeout, 5xx, malformed) and an open breaker →
   the next fallback model.
 - The client's own errors (400-class) → returned at once.
+
+When the chain ends on cooling keys (429) or an open breaker (503), the error
+carries the smallest wait the chain knows of: the gateway's own Retry-After.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ async def route(
     """Call `run` on the first (model, key) that answers; raise the last error otherwise."""
     state = gateway_state()
     last: GatewayError | None = None
+    waits: list[float] = []  # per model of the chain, when it may answer again
     chain = model_chain(catalog, model)
     for i, m in enumerate(chain):
         provider = m.provider
@@ -85,14 +89,21 @@ async def route(
             exc.provider = provider.name
             attempts.append(Attempt(m.name, provider.name, "", exc.code))
             last = exc
+            if exc.retry_after is not None:
+                waits.append(exc.retry_after)
             continue
+        wait_s: float | None = None
         if provider.keys:
-            keys: list[KeyEntry | None] = list((await state.keyring.order(provider))[0])
+            order = await state.keyring.order(provider)
+            keys: list[KeyEntry | None] = list(order.keys)
+            wait_s = order.wait_s
         else:
             keys = [None] if provider.kind == "ollama" else []
         if not keys:
             ticket.release()
             last = NoKeyAvailable(f"Every key of provider {provider.name} is cooling down or none is enabled.")
+            if wait_s is not None:
+                waits.append(wait_s)
             last.provider = provider.name
             attempts.append(Attempt(m.name, provider.name, "", last.code))
             continue
@@ -108,7 +119,8 @@ async def route(
                 attempts.append(Attempt(m.name, provider.name, label, exc.code))
                 last = exc
                 if isinstance(exc, UpstreamRateLimited) and key is not None:
-                    await state.keyring.cooldown(key, exc.retry_after)
+                    cooled = await state.keyring.cooldown(key, exc.retry_after)
+                    wait_s = cooled if wait_s is None else min(wait_s, cooled)
                     metrics.key_cooldowns_total.labels(provider=provider.name).inc()
                     continue
                 if isinstance(exc, UpstreamAuthError):
@@ -134,5 +146,9 @@ async def route(
                 ticket.failure(last)
             else:
                 ticket.release()
+            if wait_s is not None:
+                waits.append(wait_s)
     assert last is not None  # noqa: S101 - the chain always has the requested model
+    if isinstance(last, (UpstreamRateLimited, CircuitOpen)) and waits:
+        last.retry_after = min(waits)
     raise last

@@ -127,7 +127,7 @@ async def test_key_rotation_is_shared(use_redis):
     a, b = Keyring(Fallback(_redis(), LocalState())), Keyring(Fallback(_redis(), LocalState()))
     picks = []
     for i in range(100):
-        ordered, cooling = await (a if i % 2 else b).order(PROVIDER)
+        ordered, cooling, _ = await (a if i % 2 else b).order(PROVIDER)
         assert cooling == 0
         picks.append(ordered[0].label)
     # Two local counters would both start at k1 and give k1,k1,k2,k2,...: still 50/50.
@@ -140,8 +140,9 @@ async def test_cooldown_is_shared_and_expires(use_redis):
     a, b = Keyring(Fallback(_redis(), LocalState())), Keyring(Fallback(_redis(), LocalState()))
     await a.cooldown(KEYS[0], 0.5)
     for _ in range(4):
-        ordered, cooling = await b.order(PROVIDER)
+        ordered, cooling, wait_s = await b.order(PROVIDER)
         assert [k.label for k in ordered] == ["k2"] and cooling == 1
+        assert wait_s is not None and 0 < wait_s <= 0.5  # the end time set by the other replica
     assert len(await b.cooling([k.id for k in PROVIDER.keys])) == 1
     await asyncio.sleep(0.6)
     assert len(await b.cooling([k.id for k in PROVIDER.keys])) == 0

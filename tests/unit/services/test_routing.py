@@ -9,7 +9,7 @@ import pytest
 from completions_app import metrics
 from completions_app.services.completion import completion_create
 from completions_app.services.db import db_run
-from providers_app.errors import CircuitOpen, UpstreamRateLimited, UpstreamServerError
+from providers_app.errors import CircuitOpen, NoKeyAvailable, UpstreamRateLimited, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,3 +177,49 @@ async def test_a_gateway_bug_is_not_an_upstream_fault(gw_state, gw, monkeypatch)
     assert info.value.http_status == 500
     assert gw.fake.requests == []  # not failed over to claude-h
     assert gw_state.board.get("oa").failures == 0
+
+
+# --- the gateway's own Retry-After ------------------------------------------------------
+async def test_cooling_keys_give_the_wait_until_the_first_key_is_back(gw):
+    # gpt-big has no fallback; its two keys are rate limited for 5 s and 20 s.
+    gw.fake.script(Behaviour.rate_limited("20", path="/v1/chat"), Behaviour.rate_limited("5", path="/v1/chat"))
+    with pytest.raises(UpstreamRateLimited) as info:
+        await completion_create(gw.inp(model="gpt-big"), gw.ctx())
+    assert info.value.retry_after == 5  # the smaller of the two cooldowns just set
+    before = len(gw.fake.requests)
+    with pytest.raises(NoKeyAvailable) as info:
+        await completion_create(gw.inp(model="gpt-big", text="again"), gw.ctx())
+    assert len(gw.fake.requests) == before  # refused without an upstream call
+    assert 4 < info.value.retry_after <= 5
+    assert info.value.retry_after_header() == "5"
+
+
+async def test_an_open_breaker_gives_the_wait_until_its_trial(gw_state, gw, settings):
+    settings.CIRCUIT_BREAKER_MAX_REQUESTS = 1
+    settings.CIRCUIT_BREAKER_TIMEOUT = 12
+    gw.fake.script(Behaviour.error(500, path="/v1/chat"))
+    with pytest.raises(UpstreamServerError) as info:
+        await completion_create(gw.inp(model="gpt-big"), gw.ctx())
+    assert info.value.retry_after is None  # a fault is not a wait
+    with pytest.raises(CircuitOpen) as info:
+        await completion_create(gw.inp(model="gpt-big"), gw.ctx())
+    assert 11 < info.value.retry_after <= 12
+    assert info.value.retry_after_header() == "12"
+
+
+@pytest.mark.parametrize(("cooldown", "breaker_timeout", "expected"), [("3", 40, "3"), ("40", 6, "6")])
+async def test_a_chain_gives_its_smallest_wait(gw_state, gw, settings, cooldown, breaker_timeout, expected):
+    """gpt-mini (keys of oa cooling) falls back to claude-h (breaker of an open)."""
+    settings.CIRCUIT_BREAKER_MAX_REQUESTS = 1
+    settings.CIRCUIT_BREAKER_TIMEOUT = breaker_timeout
+    gw.fake.script(Behaviour.error(500, path="/v1/messages"), Behaviour.error(500, path="/api/chat"))
+    with pytest.raises(UpstreamServerError):  # claude-h, then its fallback llama
+        await completion_create(gw.inp(model="claude-h"), gw.ctx())
+    assert gw_state.board.get("an").state == "open"
+    gw.fake.script(*(Behaviour.rate_limited(cooldown, path="/v1/chat") for _ in range(2)))
+    with pytest.raises(CircuitOpen) as info:
+        await completion_create(gw.inp(model="gpt-mini"), gw.ctx())
+    assert info.value.retry_after_header() == expected
+    with pytest.raises(CircuitOpen) as info:  # now oa's keys were cooling before the call
+        await completion_create(gw.inp(model="gpt-mini", text="again"), gw.ctx())
+    assert info.value.retry_after_header() == expected

@@ -14,7 +14,8 @@ RUN /opt/venv/bin/python -m grpc_tools.protoc -Iprotos --python_out=. --pyi_out=
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    HTTP_PORT=8080 PORT=8087 METRICS_PORT=9090
+    HTTP_PORT=8080 PORT=8087 METRICS_PORT=9090 \
+    DEBUG=0
 RUN useradd --system --uid 10001 --home /app aiproxy
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build --chown=aiproxy:aiproxy /src /app

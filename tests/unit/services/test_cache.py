@@ -194,9 +194,12 @@ async def test_a_client_never_follows_another_clients_flight(gw):
     results = await asyncio.gather(
         completion_create(gw.inp(temperature=0), gw.ctx()),
         completion_create(gw.inp(temperature=0), _ctx(gw, other)),
-        completion_create(gw.inp(temperature=0), gw.ctx()),  # follows the first
+        completion_create(gw.inp(temperature=0), gw.ctx()),  # follows the first (or leads it)
     )
-    assert [r.cached for r in results] == [False, False, True]
+    # Which of the same client's two leads depends on which cache look-up returns first (a
+    # Redis round trip with REDIS_URL); exactly one of them follows, the other client never.
+    assert sorted([results[0].cached, results[2].cached]) == [False, True]
+    assert not results[1].cached
     assert len(gw.fake.requests) == 2
 
 

@@ -4,6 +4,8 @@ With no environment at all this is development mode on embedded defaults:
 SQLite under data/, in-process cache and breaker state, Celery eager.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -107,6 +109,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests on a file too, not Django's default shared-cache in-memory database: its table
+    # locks answer "database table is locked" at once (no busy timeout), so a request's read
+    # racing the record writer failed where the real WAL file just waits.
+    _db["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"aiproxy-test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
     _db["ENGINE"] = "django.db.backends.postgresql"
     # CONN_MAX_AGE>0 leaks connections under ASGI; psycopg's pool does not.

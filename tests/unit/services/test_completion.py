@@ -159,7 +159,7 @@ async def test_n_concurrent_requests_leave_exactly_n_records(gw):
     n = 60
     inputs = [gw.inp(text=f"request number {i}") for i in range(n)]
     results = await asyncio.gather(*(completion_create(inp, gw.ctx()) for inp in inputs), return_exceptions=True)
-    assert all(not isinstance(r, BaseException) for r in results)
+    assert [r for r in results if isinstance(r, BaseException)] == []
     records = await gw.records()
     assert len(records) == n
     assert len({r.request_id for r in records}) == n

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from completions_app import metrics
 from providers_app.adapters.base import ProviderAdapter
-from providers_app.adapters.types import ROLES, ChatRequest, Completion, StreamChunk, Usage
+from providers_app.adapters.types import ROLES, ChatRequest, Completion, PartialUsage, StreamChunk, Usage
 from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
 
 from ..models import CompletionRecord
@@ -115,8 +115,20 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
         o.error_type, o.http_status = "internal_error", 500
 
 
-def _apply_usage(o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str) -> None:
-    if usage is None:
+def _apply_usage(
+    o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str, partial: PartialUsage | None = None
+) -> None:
+    """The provider's usage; without it every count the provider did send (`partial`, from a
+    broken stream), and an estimate (flagged on the record) for the rest."""
+    if usage is None and partial is not None:
+        usage = Usage(
+            input_tokens=partial.usage.input_tokens,
+            output_tokens=partial.usage.output_tokens if partial.output_counted else estimate_tokens(delivered),
+            cache_read_tokens=partial.usage.cache_read_tokens,
+            cache_write_tokens=partial.usage.cache_write_tokens,
+        )
+        o.usage_estimated = not partial.output_counted
+    elif usage is None:
         usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimate_tokens(delivered))
         o.usage_estimated = True
     o.usage, o.prices = usage, model.prices
@@ -292,6 +304,7 @@ async def _stream_upstream(
     o.ttft_ms = (time.perf_counter() - t0) * 1000
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
+    partial: PartialUsage | None = None
     try:
         yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
         while chunk is not None:
@@ -307,6 +320,7 @@ async def _stream_upstream(
     except BaseException as exc:
         if isinstance(exc, GatewayError):
             routed.ticket.failure(exc)
+            partial = exc.partial_usage  # type: ignore[assignment]  # set by the adapter (PartialUsage)
         else:
             routed.ticket.release()
         raise
@@ -315,7 +329,7 @@ async def _stream_upstream(
         _upstream_durations.get(o.provider).observe(o.upstream_s)
         # What was delivered is what is billed: the provider's usage when it
         # sent one, else an estimate (flagged on the record).
-        _apply_usage(o, m, usage, "".join(chunks))
+        _apply_usage(o, m, usage, "".join(chunks), partial)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
     yield StreamEnd(_result(o, text="".join(chunks)))

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
+from providers_app.errors import GatewayError, UpstreamConnectionError, UpstreamMalformedResponse
 
 from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Completion, StreamChunk, Usage
+from .types import ChatRequest, Completion, PartialUsage, StreamChunk, Usage
 
 PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -121,6 +121,8 @@ class StreamState:
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     done: bool = False
+    started: bool = False  # message_start came: its input and cache counts are the provider's
+    output_counted: bool = False  # a message_delta came: output_tokens is the provider's count
 
     def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
         """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
@@ -134,11 +136,13 @@ class StreamState:
             message = event.get("message")
             self.response_id = str_or_none(message.get("id"))
             self.usage = usage_from(message.get("usage"))
+            self.started = True
         elif kind == "message_delta":
             self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
             delta = event.get("usage")
             # output_tokens is cumulative; the others appear here only when they changed.
             self.usage.output_tokens = count(field_of(delta, "output_tokens"))
+            self.output_counted = True
             if (tokens := field_of(delta, "input_tokens")) is not None:
                 self.usage.input_tokens = count(tokens)
             if (tokens := field_of(delta, "cache_read_input_tokens")) is not None:
@@ -148,6 +152,12 @@ class StreamState:
         elif kind == "message_stop":
             self.done = True
         return None
+
+    def partial_usage(self) -> PartialUsage | None:
+        """What the provider counted so far, for a stream that breaks before its end."""
+        if not self.started:
+            return None
+        return PartialUsage(usage=replace(self.usage), output_counted=self.output_counted)
 
     def final_chunk(self) -> StreamChunk:
         if not self.done:
@@ -213,7 +223,11 @@ class AnthropicAdapter(ProviderAdapter):
                 await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
-            raise self._error(exc) from None
+            error = self._error(exc)
+            if isinstance(error, GatewayError):
+                # message_start's counts are real: the service bills them, not an estimate.
+                error.partial_usage = state.partial_usage()
+            raise error from None
         yield final
 
     async def list_models(self) -> list[str]:

@@ -34,6 +34,15 @@ class Usage:
     cache_write_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PartialUsage:
+    """The counts a stream reported before it broke (GatewayError.partial_usage). Without
+    `output_counted` its output_tokens is no count of what was delivered: the service estimates it."""
+
+    usage: Usage
+    output_counted: bool
+
+
 @dataclass(slots=True)
 class Completion:
     text: str

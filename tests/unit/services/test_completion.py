@@ -10,7 +10,7 @@ from completions_app.services.catalog import catalog_invalidate
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.db import db_run
 from completions_app.services.types import ClientIdentity, StreamDelta, StreamEnd, StreamStart
-from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
+from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest, UpstreamError
 from providers_app.models import Model
 from tests.fakes.behaviour import Behaviour
 
@@ -177,3 +177,20 @@ async def test_keys_last_used_is_kept_by_the_record_writer(gw):
     assert key.last_used_at == record.created_at
     assert other.last_used_at is None
     assert client.last_used_at == record.created_at
+
+
+async def test_an_anthropic_stream_cut_mid_way_bills_message_starts_input_count(gw):
+    """The input count message_start reported is billed, not an estimate from the prompt's length;
+    only the output (no count came) is estimated."""
+    prompt = " ".join(["w"] * 60)  # 60 tokens to the fake (one per word), 30 by the 4-characters estimate
+    gw.fake.script(Behaviour.disconnect(after_frames=5, path="/v1/messages"))
+    seen = []
+    with pytest.raises(UpstreamError):
+        async for event in completion_stream(gw.inp(model="claude-h", text=prompt), gw.ctx()):
+            seen.append(event)
+    delivered = "".join(e.text for e in seen if isinstance(e, StreamDelta))
+    assert delivered
+    [record] = await gw.records()
+    assert (record.status, record.provider, record.input_tokens) == ("error", "an", 60)
+    assert record.usage_estimated and record.output_tokens == (len(delivered) + 3) // 4
+    assert record.cost_usd == (60 * Decimal("0.80") + record.output_tokens * Decimal("4.00")) / 10**6

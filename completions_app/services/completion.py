@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _cache_results = metrics.Children(metrics.cache_hits_total)  # result
 _upstream_durations = metrics.Children(metrics.upstream_duration_seconds)  # provider
 _ttfts = metrics.Children(metrics.ttft_seconds)  # provider
+_unauthenticated = metrics.Children(metrics.unauthenticated_total)  # interface
 
 MAX_TOKENS_LIMIT = 1_000_000
 Status = CompletionRecord.Status
@@ -111,6 +112,8 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
         o.provider = o.provider or exc.provider
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         o.error_type, o.http_status = "client_disconnected", 499
+        # Cancelled while a provider was being asked (a gRPC deadline, a client gone): name it.
+        o.provider = o.provider or (o.attempts[-1].provider if o.attempts else "")
     else:
         o.error_type, o.http_status = "internal_error", 500
 
@@ -169,6 +172,21 @@ def _end(o: Outcome, t0: float) -> None:
     metrics.in_flight.dec()
     o.latency_ms = (time.perf_counter() - t0) * 1000
     outcome_finish(o)
+
+
+# --- refused before the service was called ---------------------------------------------------
+def completion_refused(model: str, ctx: CallContext, error: BaseException) -> None:
+    """The record of an authenticated request its interface refused while parsing (400, 413,
+    415...): every authenticated request leaves one. `model` is the name as given, or ""."""
+    o = Outcome(ctx=ctx, inp=CompletionInput(model=model, messages=()), stream=False)
+    _apply_error(o, error)
+    outcome_finish(o)
+
+
+def completion_unauthenticated(interface: str) -> None:
+    """A completion request refused before its key was accepted: counted, never recorded
+    (there is no client to record it for)."""
+    _unauthenticated.get(interface).inc()
 
 
 # --- non-streaming -----------------------------------------------------------------------------

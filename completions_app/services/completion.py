@@ -35,6 +35,8 @@ _ttfts = metrics.Children(metrics.ttft_seconds)  # provider
 _unauthenticated = metrics.Children(metrics.unauthenticated_total)  # interface
 
 MAX_TOKENS_LIMIT = 1_000_000
+# How long an abandoned non-stream call may take to finish reading an answer that is arriving.
+ANSWER_GRACE_S = 0.25
 Status = CompletionRecord.Status
 
 
@@ -113,7 +115,9 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         o.error_type, o.http_status = "client_disconnected", 499
         # Cancelled while a provider was being asked (a gRPC deadline, a client gone): name it.
-        o.provider = o.provider or (o.attempts[-1].provider if o.attempts else "")
+        if o.attempts:
+            o.provider = o.provider or o.attempts[-1].provider
+            o.provider_key = o.provider_key or o.attempts[-1].key
     else:
         o.error_type, o.http_status = "internal_error", 500
 
@@ -224,7 +228,17 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     started = time.perf_counter()
 
     async def run(m: ModelEntry, adapter: ProviderAdapter) -> Completion:
-        return await adapter.complete(_chat_request(m, o.inp))
+        # In a task of its own so that a client leaving does not lose an answer that has
+        # arrived: the provider bills it, so the record carries its usage (_abandoned).
+        call = asyncio.ensure_future(adapter.complete(_chat_request(m, o.inp)))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await _abandoned(o, m, call)
+            raise
+        finally:
+            if not call.done():
+                call.cancel()  # the client is gone: so is the upstream request
 
     try:
         routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
@@ -238,6 +252,16 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     _upstream_durations.get(o.provider).observe(time.perf_counter() - started)
     _apply_usage(o, m, routed.value.usage, routed.value.text)
     return routed.value
+
+
+async def _abandoned(o: Outcome, m: ModelEntry, call: asyncio.Future[Completion]) -> None:
+    """The caller was cancelled (client gone, gRPC deadline) while `call` was in flight. An
+    answer already arriving gets ANSWER_GRACE_S to be read, and its usage goes on the record."""
+    await asyncio.wait((call,), timeout=ANSWER_GRACE_S)
+    if call.done() and not call.cancelled() and call.exception() is None:
+        answer = call.result()
+        o.served_model, o.provider, o.finish_reason = m.name, m.provider.name, answer.finish_reason
+        _apply_usage(o, m, answer.usage, answer.text)
 
 
 def _answer(o: Outcome, text: str, chunks: list[str]) -> CachedAnswer:

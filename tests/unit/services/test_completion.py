@@ -1,6 +1,7 @@
 """The completion service end to end against fake upstreams: result, cost, record."""
 
 import asyncio
+import time
 from decimal import Decimal
 
 import pytest
@@ -194,3 +195,27 @@ async def test_an_anthropic_stream_cut_mid_way_bills_message_starts_input_count(
     assert (record.status, record.provider, record.input_tokens) == ("error", "an", 60)
     assert record.usage_estimated and record.output_tokens == (len(delivered) + 3) // 4
     assert record.cost_usd == (60 * Decimal("0.80") + record.output_tokens * Decimal("4.00")) / 10**6
+
+
+async def test_a_non_stream_call_abandoned_after_the_upstream_answered_records_its_usage(gw):
+    """The provider bills an answer it sent: the client leaving once it has arrived (here: it is
+    in the gateway's socket, not yet read) must not record cost 0."""
+    gw.fake.script(Behaviour.ok(delay_s=0.2))
+    task = asyncio.create_task(completion_create(gw.inp(text="one two three four"), gw.ctx()))
+    for _ in range(500):
+        if gw.fake.requests:
+            break
+        await asyncio.sleep(0.002)
+    time.sleep(0.6)  # blocks the loop: the fake answers meanwhile, the gateway reads nothing yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [record] = await gw.records()
+    assert (record.status, record.error_type, record.provider, record.served_model) == (
+        "error",
+        "client_disconnected",
+        "oa",
+        "gpt-mini",
+    )
+    assert (record.input_tokens, record.output_tokens, record.usage_estimated) == (4, 4, False)
+    assert record.cost_usd == Decimal("0.000003")

@@ -23,8 +23,6 @@ class GatewayError(Exception):
     breaker_fault = False
     default_message = "Internal error."
     provider = ""  # set by the service once a provider was tried: the x-aiproxy-provider header
-    # A stream that broke after reporting some usage (adapters.types.PartialUsage), set by its adapter.
-    partial_usage: object = None
 
     def __init__(
         self,

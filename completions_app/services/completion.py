@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from completions_app import metrics
 from providers_app.adapters.base import ProviderAdapter
-from providers_app.adapters.types import ROLES, ChatRequest, Completion, PartialUsage, StreamChunk, Usage
+from providers_app.adapters.types import ROLES, ChatRequest, Completion, StreamChunk, Usage
 from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
 
 from ..models import CompletionRecord
@@ -123,20 +123,21 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
 
 
 def _apply_usage(
-    o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str, partial: PartialUsage | None = None
+    o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str, counted: Usage | None = None
 ) -> None:
-    """The provider's usage; without it every count the provider did send (`partial`, from a
-    broken stream), and an estimate (flagged on the record) for the rest."""
-    if usage is None and partial is not None:
-        usage = Usage(
-            input_tokens=partial.usage.input_tokens,
-            output_tokens=partial.usage.output_tokens if partial.output_counted else estimate_tokens(delivered),
-            cache_read_tokens=partial.usage.cache_read_tokens,
-            cache_write_tokens=partial.usage.cache_write_tokens,
-        )
-        o.usage_estimated = not partial.output_counted
-    elif usage is None:
-        usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimate_tokens(delivered))
+    """The provider's usage; without it, the input and cache counts it did send (`counted`,
+    StreamChunk.counted) and an estimate for the rest, flagged on the record."""
+    if usage is None:
+        estimated_output = estimate_tokens(delivered)
+        if counted is not None:
+            usage = Usage(
+                input_tokens=counted.input_tokens,
+                output_tokens=estimated_output,
+                cache_read_tokens=counted.cache_read_tokens,
+                cache_write_tokens=counted.cache_write_tokens,
+            )
+        else:
+            usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimated_output)
         o.usage_estimated = True
     o.usage, o.prices = usage, model.prices
     o.cost = cost_compute(usage=usage, prices=model.prices)
@@ -346,10 +347,12 @@ async def _stream_upstream(
     o.ttft_ms = (time.perf_counter() - t0) * 1000
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
-    partial: PartialUsage | None = None
+    counted: Usage | None = None
     try:
         yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
         while chunk is not None:
+            if chunk.counted is not None:  # before the yield: the consumer may stop there
+                counted = chunk.counted
             if chunk.text:
                 chunks.append(chunk.text)
                 yield StreamDelta(chunk.text)
@@ -362,16 +365,15 @@ async def _stream_upstream(
     except BaseException as exc:
         if isinstance(exc, GatewayError):
             routed.ticket.failure(exc)
-            partial = exc.partial_usage  # type: ignore[assignment]  # set by the adapter (PartialUsage)
         else:
             routed.ticket.release()
         raise
     finally:
         o.upstream_s = time.perf_counter() - started
         _upstream_durations.get(o.provider).observe(o.upstream_s)
-        # What was delivered is what is billed: the provider's usage when it
-        # sent one, else an estimate (flagged on the record).
-        _apply_usage(o, m, usage, "".join(chunks), partial)
+        # What was delivered is what is billed: the provider's usage when it sent one,
+        # else the counts it did send and an estimate for the rest (flagged on the record).
+        _apply_usage(o, m, usage, "".join(chunks), counted)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
     yield StreamEnd(_result(o, text="".join(chunks)))

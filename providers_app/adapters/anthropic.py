@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from providers_app.errors import GatewayError, UpstreamConnectionError, UpstreamMalformedResponse
+from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Completion, PartialUsage, StreamChunk, Usage
+from .types import ChatRequest, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -121,8 +121,7 @@ class StreamState:
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     done: bool = False
-    started: bool = False  # message_start came: its input and cache counts are the provider's
-    output_counted: bool = False  # a message_delta came: output_tokens is the provider's count
+    counted: Usage | None = None  # message_start's counts, until a chunk carries them (StreamChunk.counted)
 
     def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
         """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
@@ -131,18 +130,19 @@ class StreamState:
         if kind == "content_block_delta":
             delta = event.get("delta")
             if delta.get("type") == "text_delta":
-                return StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
+                chunk = StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
+                chunk.counted, self.counted = self.counted, None
+                return chunk
         elif kind == "message_start":
             message = event.get("message")
             self.response_id = str_or_none(message.get("id"))
             self.usage = usage_from(message.get("usage"))
-            self.started = True
+            self.counted = replace(self.usage)
         elif kind == "message_delta":
             self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
             delta = event.get("usage")
             # output_tokens is cumulative; the others appear here only when they changed.
             self.usage.output_tokens = count(field_of(delta, "output_tokens"))
-            self.output_counted = True
             if (tokens := field_of(delta, "input_tokens")) is not None:
                 self.usage.input_tokens = count(tokens)
             if (tokens := field_of(delta, "cache_read_input_tokens")) is not None:
@@ -152,12 +152,6 @@ class StreamState:
         elif kind == "message_stop":
             self.done = True
         return None
-
-    def partial_usage(self) -> PartialUsage | None:
-        """What the provider counted so far, for a stream that breaks before its end."""
-        if not self.started:
-            return None
-        return PartialUsage(usage=replace(self.usage), output_counted=self.output_counted)
 
     def final_chunk(self) -> StreamChunk:
         if not self.done:
@@ -223,11 +217,7 @@ class AnthropicAdapter(ProviderAdapter):
                 await response.aclose()  # also when our consumer stops early
             final = state.final_chunk()
         except Exception as exc:
-            error = self._error(exc)
-            if isinstance(error, GatewayError):
-                # message_start's counts are real: the service bills them, not an estimate.
-                error.partial_usage = state.partial_usage()
-            raise error from None
+            raise self._error(exc) from None
         yield final
 
     async def list_models(self) -> list[str]:

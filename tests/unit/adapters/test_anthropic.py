@@ -6,7 +6,7 @@ import pytest
 
 from providers_app.adapters.anthropic import AnthropicAdapter, finish_reason, request_params
 from providers_app.adapters.types import ChatRequest, Message, Usage
-from providers_app.errors import UpstreamError, UpstreamRateLimited, UpstreamServerError
+from providers_app.errors import UpstreamRateLimited, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
 
 from .support import API_KEY, assert_early_stop_closes_the_upstream, chat, collect, collect_into
@@ -156,19 +156,16 @@ def test_request_params_join_several_system_messages():
     assert params["messages"] == [{"role": "user", "content": "hi"}]
 
 
-async def test_a_stream_cut_after_message_start_carries_the_counts_it_reported(adapter, fake):
-    fake.script(Behaviour.disconnect(after_frames=4))
-    received = []
-    with pytest.raises(UpstreamError) as info:
-        await collect_into(received, adapter, chat("one two three four five six"))
-    partial = info.value.partial_usage
-    # message_start's input count (the fake counts words), not an estimate; no output count came.
-    assert partial.usage.input_tokens == len(chat("one two three four five six").messages[0].content.split())
-    assert not partial.output_counted
-
-
-async def test_a_stream_cut_before_message_start_carries_no_counts(adapter, fake):
-    fake.script(Behaviour.disconnect(after_frames=0))
-    with pytest.raises(UpstreamError) as info:
-        await collect(adapter, chat())
-    assert info.value.partial_usage is None
+async def test_the_first_text_chunk_carries_message_starts_counts(adapter, fake):
+    fake.script(Behaviour.ok(cache_read=3, cache_write=2))
+    request = chat("one two three four five six")
+    chunks = await collect(adapter, request)
+    counted = [c.counted for c in chunks if c.counted is not None]
+    # Once, on the first chunk: the fake counts the prompt's words (Anthropic's input excludes cache).
+    assert chunks[0].counted is counted[0] and len(counted) == 1
+    assert (counted[0].input_tokens, counted[0].cache_read_tokens, counted[0].cache_write_tokens) == (
+        chunks[-1].usage.input_tokens,
+        3,
+        2,
+    )
+    assert counted[0].input_tokens == len(request.messages[0].content.split()) > 0

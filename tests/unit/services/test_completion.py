@@ -197,6 +197,22 @@ async def test_an_anthropic_stream_cut_mid_way_bills_message_starts_input_count(
     assert record.cost_usd == (60 * Decimal("0.80") + record.output_tokens * Decimal("4.00")) / 10**6
 
 
+async def test_an_anthropic_stream_the_client_abandons_bills_message_starts_input_count(gw):
+    prompt = " ".join(["w"] * 60)
+    gw.fake.script(Behaviour.ok(chunks=20, chunk_delay_s=0.05, path="/v1/messages"))
+    stream = completion_stream(gw.inp(model="claude-h", text=prompt), gw.ctx())
+    got = []
+    async for event in stream:
+        if isinstance(event, StreamDelta):
+            got.append(event.text)
+            if len(got) == 2:
+                break
+    await stream.aclose()
+    [record] = await gw.records()
+    assert (record.error_type, record.provider, record.input_tokens) == ("client_disconnected", "an", 60)
+    assert record.usage_estimated and record.output_tokens == (len("".join(got)) + 3) // 4
+
+
 async def test_a_non_stream_call_abandoned_after_the_upstream_answered_records_its_usage(gw):
     """The provider bills an answer it sent: the client leaving once it has arrived (here: it is
     in the gateway's socket, not yet read) must not record cost 0."""

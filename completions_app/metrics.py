@@ -53,6 +53,11 @@ record_queue_depth = Gauge(
 )
 records_written_total = Counter("ai_proxy_records_written_total", "Audit records written to the database.")
 records_dropped_total = Counter("ai_proxy_records_dropped_total", "Audit records dropped because the queue was full.")
+unauthenticated_total = Counter(
+    "ai_proxy_unauthenticated_total",
+    "Completion requests refused before their client key was accepted (no record is written for them).",
+    ["interface"],
+)
 record_write_errors_total = Counter("ai_proxy_record_write_errors_total", "Failed batch writes (retried).")
 
 

@@ -24,6 +24,7 @@ from providers_app.adapters.types import Message
 from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .declarations import COMPLETE_REQUEST
 from .parsing import messages_of, parse_body, stop_of
+from .refusals import authenticated, refusal_recorded
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
 
@@ -82,9 +83,10 @@ def _native_sse(event: StreamEvent) -> list[bytes]:
 
 async def complete(request: ApiRequest) -> Reply:
     """POST /v1/complete."""
-    client = await authenticate(request)
-    inp, stream = native_input(parse_body(request, COMPLETE_REQUEST), cache_allowed=wants_cache(request))
+    client = await authenticated(request, "rest")
     ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="rest")  # type: ignore[attr-defined]
+    with refusal_recorded(request, ctx):
+        inp, stream = native_input(parse_body(request, COMPLETE_REQUEST), cache_allowed=wants_cache(request))
     if stream:
         events = completion_stream(inp, ctx)
         start = await open_stream(events)

@@ -24,8 +24,11 @@ from completions_app.services.types import (
 from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .declarations import CHAT_REQUEST
 from .parsing import messages_of, parse_body, stop_of
+from .refusals import authenticated, refusal_recorded
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
+
+INTERFACE = "openai"
 
 
 def openai_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[CompletionInput, bool, bool]:
@@ -116,9 +119,11 @@ class _ChunkRenderer:
 
 async def chat_completions(request: ApiRequest) -> Reply:
     """POST /v1/chat/completions."""
-    client = await authenticate(request)
-    inp, stream, include_usage = openai_input(parse_body(request, CHAT_REQUEST), cache_allowed=wants_cache(request))
-    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface="openai")  # type: ignore[attr-defined]
+    client = await authenticated(request, INTERFACE)
+    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface=INTERFACE)  # type: ignore[attr-defined]
+    with refusal_recorded(request, ctx):
+        body = parse_body(request, CHAT_REQUEST)
+        inp, stream, include_usage = openai_input(body, cache_allowed=wants_cache(request))
     if stream:
         events = completion_stream(inp, ctx)
         start = await open_stream(events)

@@ -83,6 +83,23 @@ def call_context(client: ClientIdentity, deadline_s: float | None) -> CallContex
     return CallContext(request_id=current_request_id(), client=client, interface=INTERFACE, deadline_s=deadline_s)
 
 
+async def accepted(
+    request: pb.CompleteRequest, context: grpc.aio.ServicerContext
+) -> tuple[ClientIdentity, CompletionInput]:
+    """The client and the input. A request refused without a valid key is counted; one
+    refused after it (a proto-level check) is recorded, as every authenticated request is."""
+    try:
+        client = await authenticate(context)
+    except Exception:
+        completion.completion_unauthenticated(INTERFACE)
+        raise
+    try:
+        return client, completion_input_from(request)
+    except Exception as exc:
+        completion.completion_refused(request.model, call_context(client, None), exc)
+        raise
+
+
 # --- rendering ----------------------------------------------------------------------
 def usage_pb(usage: Usage) -> pb.Usage:
     return pb.Usage(
@@ -142,8 +159,7 @@ def provider_status_pb(row: dict) -> pb.ProviderStatus:
 class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
     async def Complete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> pb.CompleteResponse:
         try:
-            client = await authenticate(context)
-            inp = completion_input_from(request)
+            client, inp = await accepted(request, context)
             async with client_deadline(context) as remaining:
                 result = await completion.completion_create(inp, call_context(client, remaining))
             return complete_response(result)
@@ -155,8 +171,7 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
         # client cancels, the CancelledError lands in this frame and the `finally` closes
         # the service's stream (and with it the upstream request) right away.
         try:
-            client = await authenticate(context)
-            inp = completion_input_from(request)
+            client, inp = await accepted(request, context)
             async with client_deadline(context) as remaining:
                 events = completion.completion_stream(inp, call_context(client, remaining))
                 done = False

@@ -32,8 +32,11 @@ log = logging.getLogger(__name__)
 _cache_results = metrics.Children(metrics.cache_hits_total)  # result
 _upstream_durations = metrics.Children(metrics.upstream_duration_seconds)  # provider
 _ttfts = metrics.Children(metrics.ttft_seconds)  # provider
+_unauthenticated = metrics.Children(metrics.unauthenticated_total)  # interface
 
 MAX_TOKENS_LIMIT = 1_000_000
+# How long an abandoned non-stream call may take to finish reading an answer that is arriving.
+ANSWER_GRACE_S = 0.25
 Status = CompletionRecord.Status
 
 
@@ -111,13 +114,30 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
         o.provider = o.provider or exc.provider
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         o.error_type, o.http_status = "client_disconnected", 499
+        # Cancelled while a provider was being asked (a gRPC deadline, a client gone): name it.
+        if o.attempts:
+            o.provider = o.provider or o.attempts[-1].provider
+            o.provider_key = o.provider_key or o.attempts[-1].key
     else:
         o.error_type, o.http_status = "internal_error", 500
 
 
-def _apply_usage(o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str) -> None:
+def _apply_usage(
+    o: Outcome, model: ModelEntry, usage: Usage | None, delivered: str, counted: Usage | None = None
+) -> None:
+    """The provider's usage; without it, the input and cache counts it did send (`counted`,
+    StreamChunk.counted) and an estimate for the rest, flagged on the record."""
     if usage is None:
-        usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimate_tokens(delivered))
+        estimated_output = estimate_tokens(delivered)
+        if counted is not None:
+            usage = Usage(
+                input_tokens=counted.input_tokens,
+                output_tokens=estimated_output,
+                cache_read_tokens=counted.cache_read_tokens,
+                cache_write_tokens=counted.cache_write_tokens,
+            )
+        else:
+            usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimated_output)
         o.usage_estimated = True
     o.usage, o.prices = usage, model.prices
     o.cost = cost_compute(usage=usage, prices=model.prices)
@@ -159,6 +179,21 @@ def _end(o: Outcome, t0: float) -> None:
     outcome_finish(o)
 
 
+# --- refused before the service was called ---------------------------------------------------
+def completion_refused(model: str, ctx: CallContext, error: BaseException) -> None:
+    """The record of an authenticated request its interface refused while parsing (400, 413,
+    415...): every authenticated request leaves one. `model` is the name as given, or ""."""
+    o = Outcome(ctx=ctx, inp=CompletionInput(model=model, messages=()), stream=False)
+    _apply_error(o, error)
+    outcome_finish(o)
+
+
+def completion_unauthenticated(interface: str) -> None:
+    """A completion request refused before its key was accepted: counted, never recorded
+    (there is no client to record it for)."""
+    _unauthenticated.get(interface).inc()
+
+
 # --- non-streaming -----------------------------------------------------------------------------
 async def completion_create(inp: CompletionInput, ctx: CallContext) -> CompletionResult:
     o, t0 = _start(inp, ctx, stream=False)
@@ -194,7 +229,17 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     started = time.perf_counter()
 
     async def run(m: ModelEntry, adapter: ProviderAdapter) -> Completion:
-        return await adapter.complete(_chat_request(m, o.inp))
+        # In a task of its own so that a client leaving does not lose an answer that has
+        # arrived: the provider bills it, so the record carries its usage (_abandoned).
+        call = asyncio.ensure_future(adapter.complete(_chat_request(m, o.inp)))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await _abandoned(o, m, call)
+            raise
+        finally:
+            if not call.done():
+                call.cancel()  # the client is gone: so is the upstream request
 
     try:
         routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
@@ -208,6 +253,16 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     _upstream_durations.get(o.provider).observe(time.perf_counter() - started)
     _apply_usage(o, m, routed.value.usage, routed.value.text)
     return routed.value
+
+
+async def _abandoned(o: Outcome, m: ModelEntry, call: asyncio.Future[Completion]) -> None:
+    """The caller was cancelled (client gone, gRPC deadline) while `call` was in flight. An
+    answer already arriving gets ANSWER_GRACE_S to be read, and its usage goes on the record."""
+    await asyncio.wait((call,), timeout=ANSWER_GRACE_S)
+    if call.done() and not call.cancelled() and call.exception() is None:
+        answer = call.result()
+        o.served_model, o.provider, o.finish_reason = m.name, m.provider.name, answer.finish_reason
+        _apply_usage(o, m, answer.usage, answer.text)
 
 
 def _answer(o: Outcome, text: str, chunks: list[str]) -> CachedAnswer:
@@ -292,9 +347,12 @@ async def _stream_upstream(
     o.ttft_ms = (time.perf_counter() - t0) * 1000
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
+    counted: Usage | None = None
     try:
         yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
         while chunk is not None:
+            if chunk.counted is not None:  # before the yield: the consumer may stop there
+                counted = chunk.counted
             if chunk.text:
                 chunks.append(chunk.text)
                 yield StreamDelta(chunk.text)
@@ -313,9 +371,9 @@ async def _stream_upstream(
     finally:
         o.upstream_s = time.perf_counter() - started
         _upstream_durations.get(o.provider).observe(o.upstream_s)
-        # What was delivered is what is billed: the provider's usage when it
-        # sent one, else an estimate (flagged on the record).
-        _apply_usage(o, m, usage, "".join(chunks))
+        # What was delivered is what is billed: the provider's usage when it sent one,
+        # else the counts it did send and an estimate for the rest (flagged on the record).
+        _apply_usage(o, m, usage, "".join(chunks), counted)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
     yield StreamEnd(_result(o, text="".join(chunks)))

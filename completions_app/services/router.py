@@ -67,6 +67,9 @@ def _adapter(pool: ClientPool, model: ModelEntry, key: KeyEntry | None) -> Provi
     )
 
 
+CANCELLED = "cancelled"  # an attempt's outcome when the call was cancelled (client gone, its deadline)
+
+
 async def route(
     *,
     catalog: Catalog,
@@ -113,6 +116,7 @@ async def route(
                 value = await run(m, _adapter(state.pool, m, key))
             except asyncio.CancelledError:
                 ticket.release()
+                attempts.append(Attempt(m.name, provider.name, label, CANCELLED))  # the record keeps who was asked
                 raise
             except GatewayError as exc:
                 exc.provider = provider.name

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
@@ -121,6 +121,7 @@ class StreamState:
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
     done: bool = False
+    counted: Usage | None = None  # message_start's counts, until a chunk carries them (StreamChunk.counted)
 
     def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
         """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
@@ -129,11 +130,14 @@ class StreamState:
         if kind == "content_block_delta":
             delta = event.get("delta")
             if delta.get("type") == "text_delta":
-                return StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
+                chunk = StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
+                chunk.counted, self.counted = self.counted, None
+                return chunk
         elif kind == "message_start":
             message = event.get("message")
             self.response_id = str_or_none(message.get("id"))
             self.usage = usage_from(message.get("usage"))
+            self.counted = replace(self.usage)
         elif kind == "message_delta":
             self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
             delta = event.get("usage")

@@ -46,10 +46,14 @@ class Completion:
 @dataclass(slots=True)
 class StreamChunk:
     """A piece of a streamed answer. The last chunk of a stream carries
-    `usage` and `finish_reason`; text chunks carry neither."""
+    `usage` and `finish_reason`; text chunks carry neither. `counted`: the input and cache
+    counts a provider reports before its answer (Anthropic's message_start), on the first
+    chunk after them, so that a stream cut or abandoned before its end is billed them rather
+    than an estimate (its output_tokens counts nothing delivered)."""
 
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
     response_id: str | None = None
+    counted: Usage | None = None
     extra: dict = field(default_factory=dict)

@@ -230,6 +230,38 @@ async def test_invalid_requests_are_invalid_argument(grpc_gateway: GrpcGateway, 
     assert gw.fake.requests == []
 
 
+async def test_a_request_refused_after_auth_is_recorded_one_without_a_key_only_counted(
+    grpc_gateway: GrpcGateway,
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from completions_app.models import CompletionRecord
+    from completions_app.services.recorder import records_flush
+
+    gw = grpc_gateway
+    request = pb.CompleteRequest(model="as-given-model", messages=[pb.Message(role="wizard", content="x")])
+    error = await rpc_error(gw.stub.Complete(request, metadata=(*gw.auth, ("x-request-id", "grpc-refused-1"))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    def unauthenticated() -> float:
+        return REGISTRY.get_sample_value("ai_proxy_unauthenticated_total", {"interface": "grpc"}) or 0.0
+
+    before = unauthenticated()
+    error = await rpc_error(gw.stub.Complete(request, metadata=(("x-request-id", "grpc-refused-2"),)))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert unauthenticated() == before + 1
+
+    assert await asyncio.to_thread(records_flush, 10.0)
+    [record] = [r async for r in CompletionRecord.objects.filter(request_id__startswith="grpc-refused")]
+    assert (record.request_id, record.interface, record.model) == ("grpc-refused-1", "grpc", "as-given-model")
+    assert (record.status, record.error_type, record.http_status, record.cost_usd) == (
+        "error",
+        "invalid_request_error",
+        400,
+        Decimal(0),
+    )
+
+
 async def test_client_deadline_shorter_than_a_slow_upstream_is_deadline_exceeded(grpc_gateway: GrpcGateway) -> None:
     from completions_app.models import CompletionRecord
     from completions_app.services.recorder import records_flush
@@ -259,6 +291,11 @@ async def test_client_deadline_shorter_than_a_slow_upstream_is_deadline_exceeded
         await asyncio.sleep(0.05)
     record = await CompletionRecord.objects.aget(request_id="grpc-deadline-1")
     assert record.status == "error"
+    # Who was being asked when the deadline ended the call stays on the record.
+    assert record.provider == gw.rows.provider
+    assert [(a["model"], a["provider"], a["outcome"]) for a in record.attempts] == [
+        (gw.rows.model, gw.rows.provider, "cancelled")
+    ]
 
 
 async def test_request_id_is_made_up_when_absent_and_sent_back(grpc_gateway: GrpcGateway) -> None:

@@ -154,3 +154,18 @@ def test_request_params_join_several_system_messages():
     params = request_params(request, default_max_tokens=10)
     assert params["system"] == "one\n\ntwo"
     assert params["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_the_first_text_chunk_carries_message_starts_counts(adapter, fake):
+    fake.script(Behaviour.ok(cache_read=3, cache_write=2))
+    request = chat("one two three four five six")
+    chunks = await collect(adapter, request)
+    counted = [c.counted for c in chunks if c.counted is not None]
+    # Once, on the first chunk: the fake counts the prompt's words (Anthropic's input excludes cache).
+    assert chunks[0].counted is counted[0] and len(counted) == 1
+    assert (counted[0].input_tokens, counted[0].cache_read_tokens, counted[0].cache_write_tokens) == (
+        chunks[-1].usage.input_tokens,
+        3,
+        2,
+    )
+    assert counted[0].input_tokens == len(request.messages[0].content.split()) > 0

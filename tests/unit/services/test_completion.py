@@ -1,6 +1,7 @@
 """The completion service end to end against fake upstreams: result, cost, record."""
 
 import asyncio
+import time
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,7 @@ from completions_app.services.catalog import catalog_invalidate
 from completions_app.services.completion import completion_create, completion_stream
 from completions_app.services.db import db_run
 from completions_app.services.types import ClientIdentity, StreamDelta, StreamEnd, StreamStart
-from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest
+from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied, UpstreamBadRequest, UpstreamError
 from providers_app.models import Model
 from tests.fakes.behaviour import Behaviour
 
@@ -177,3 +178,60 @@ async def test_keys_last_used_is_kept_by_the_record_writer(gw):
     assert key.last_used_at == record.created_at
     assert other.last_used_at is None
     assert client.last_used_at == record.created_at
+
+
+async def test_an_anthropic_stream_cut_mid_way_bills_message_starts_input_count(gw):
+    """The input count message_start reported is billed, not an estimate from the prompt's length;
+    only the output (no count came) is estimated."""
+    prompt = " ".join(["w"] * 60)  # 60 tokens to the fake (one per word), 30 by the 4-characters estimate
+    gw.fake.script(Behaviour.disconnect(after_frames=5, path="/v1/messages"))
+    seen = []
+    with pytest.raises(UpstreamError):
+        async for event in completion_stream(gw.inp(model="claude-h", text=prompt), gw.ctx()):
+            seen.append(event)
+    delivered = "".join(e.text for e in seen if isinstance(e, StreamDelta))
+    assert delivered
+    [record] = await gw.records()
+    assert (record.status, record.provider, record.input_tokens) == ("error", "an", 60)
+    assert record.usage_estimated and record.output_tokens == (len(delivered) + 3) // 4
+    assert record.cost_usd == (60 * Decimal("0.80") + record.output_tokens * Decimal("4.00")) / 10**6
+
+
+async def test_an_anthropic_stream_the_client_abandons_bills_message_starts_input_count(gw):
+    prompt = " ".join(["w"] * 60)
+    gw.fake.script(Behaviour.ok(chunks=20, chunk_delay_s=0.05, path="/v1/messages"))
+    stream = completion_stream(gw.inp(model="claude-h", text=prompt), gw.ctx())
+    got = []
+    async for event in stream:
+        if isinstance(event, StreamDelta):
+            got.append(event.text)
+            if len(got) == 2:
+                break
+    await stream.aclose()
+    [record] = await gw.records()
+    assert (record.error_type, record.provider, record.input_tokens) == ("client_disconnected", "an", 60)
+    assert record.usage_estimated and record.output_tokens == (len("".join(got)) + 3) // 4
+
+
+async def test_a_non_stream_call_abandoned_after_the_upstream_answered_records_its_usage(gw):
+    """The provider bills an answer it sent: the client leaving once it has arrived (here: it is
+    in the gateway's socket, not yet read) must not record cost 0."""
+    gw.fake.script(Behaviour.ok(delay_s=0.2))
+    task = asyncio.create_task(completion_create(gw.inp(text="one two three four"), gw.ctx()))
+    for _ in range(500):
+        if gw.fake.requests:
+            break
+        await asyncio.sleep(0.002)
+    time.sleep(0.6)  # blocks the loop: the fake answers meanwhile, the gateway reads nothing yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [record] = await gw.records()
+    assert (record.status, record.error_type, record.provider, record.served_model) == (
+        "error",
+        "client_disconnected",
+        "oa",
+        "gpt-mini",
+    )
+    assert (record.input_tokens, record.output_tokens, record.usage_estimated) == (4, 4, False)
+    assert record.cost_usd == Decimal("0.000003")

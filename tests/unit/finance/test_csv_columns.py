@@ -1,0 +1,36 @@
+"""The CSV's columns: the original ones keep their order, `usage_estimated` is appended after `stream`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from completions_app.models import CompletionRecord
+from completions_app.services.cost_export import HEADER, csv_lines, records_select
+
+from .conftest import record_create
+
+ORIGINAL = (
+    "created_at,request_id,client,model,served_model,provider,provider_key,status,input_tokens,output_tokens,"
+    "cache_read_tokens,cache_write_tokens,input_price_per_mtok,output_price_per_mtok,cost_usd,latency_ms,cached,stream"
+).split(",")
+
+
+def test_usage_estimated_is_appended_after_the_original_columns():
+    assert HEADER == [*ORIGINAL, "usage_estimated"]
+
+
+@pytest.mark.django_db
+def test_usage_estimated_values():
+    day = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    exact = record_create(day)
+    estimated = record_create(day.replace(hour=13))
+    CompletionRecord.objects.filter(pk=estimated.pk).update(usage_estimated=True, stream=True)
+    rows = list(csv.DictReader(io.StringIO("".join(csv_lines(records_select())), newline="")))
+    by_id = {row["request_id"]: row for row in rows}
+    assert (by_id[exact.request_id]["stream"], by_id[exact.request_id]["usage_estimated"]) == ("false", "false")
+    assert (by_id[estimated.request_id]["stream"], by_id[estimated.request_id]["usage_estimated"]) == ("true", "true")
+    assert list(rows[0]) == HEADER

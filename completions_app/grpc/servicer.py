@@ -198,8 +198,8 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
         self, request: pb.GetProviderStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetProviderStatusResponse:
         try:
-            await authenticate(context)
-            rows = await status_service.provider_status_list()
+            client = await authenticate(context)
+            rows = await status_service.provider_status_list(client)
             return pb.GetProviderStatusResponse(providers=[provider_status_pb(row) for row in rows])
         except Exception as exc:
             await rpc_abort(context, exc, rpc="GetProviderStatus")

@@ -74,17 +74,22 @@ class AuthCache:
             if hit[0] - now < AUTH_REFRESH_AHEAD_S:
                 self._lookup_shared(key_hash)  # not awaited: this request goes on with the entry it has
             return hit[1]
-        if hit is None:  # an unknown key: counted against its address
+        # An unknown key starting a lookup is counted against its address before it runs
+        # (concurrent guesses count at once) and forgiven if found; a request joining a
+        # lookup already running for the same hash costs nothing and is counted after.
+        reserved = False
+        if hit is None and not self._running(key_hash):
             if (wait := self.limit.retry_after(address)) is not None:
                 raise TooManyAuthFailures(retry_after=wait)
-            self.limit.failed(address)  # before the lookup: concurrent guesses count at once
+            self.limit.failed(address)
             miss = self.misses.get(key_hash)
             if miss is not None and miss > now:
                 return None
+            reserved = True
         try:
             identity = await asyncio.shield(self._lookup_shared(key_hash))
         except DatabaseError:
-            if hit is None:
+            if reserved:
                 self.limit.forgive(address)
             # The database is down: a key we have seen keeps working (for up to
             # AUTH_STALE_S); one we have not cannot be checked.
@@ -92,9 +97,15 @@ class AuthCache:
                 log.warning("database unavailable: client key %s… accepted from the auth cache", hit[1].name)
                 return hit[1]
             raise ServiceUnavailable from None
-        if hit is None and identity is not None:
+        if reserved and identity is not None:
             self.limit.forgive(address)
+        elif not reserved and hit is None and identity is None:
+            self.limit.failed(address)
         return identity
+
+    def _running(self, key_hash: str) -> bool:
+        running = self._lookups.get(key_hash)
+        return running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop()
 
     def _lookup_shared(self, key_hash: str) -> asyncio.Future[ClientIdentity | None]:
         """The lookup of this key already running on this loop, or a new one; it fills the cache."""

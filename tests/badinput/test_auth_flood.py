@@ -120,3 +120,12 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(lookups, setting
             forged = {"x-forwarded-for": f"192.0.2.{i}"}
             r = await direct.get(STATUS, headers={**_bearer(secrets.token_urlsafe(24)), **forged})
             assert r.status_code == (401 if i < 3 else 429)
+
+
+async def test_many_concurrent_first_requests_with_one_valid_key_are_all_answered(lookups):
+    # They share one lookup: not 200 failures counted in advance (which would be 429s).
+    good = await db_run(lambda: client_create("crowd"))
+    async with _client(OTHER) as client:
+        answers = await asyncio.gather(*(client.get(STATUS, headers=_bearer(good)) for _ in range(200)))
+    assert {r.status_code for r in answers} == {200}
+    assert len(lookups) == 1

@@ -4,6 +4,7 @@ With no environment at all this is development mode on embedded defaults:
 SQLite under data/, in-process cache and breaker state, Celery eager.
 """
 
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -173,6 +174,15 @@ DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
 RECORD_QUEUE_MAX = env.int("RECORD_QUEUE_MAX", default=100_000)
 RECORD_BATCH_SIZE = env.int("RECORD_BATCH_SIZE", default=500)
 RECORD_FLUSH_INTERVAL_S = env.float("RECORD_FLUSH_INTERVAL_S", default=0.2)
+# Failed client keys per source address per minute before 429 (per process; 0 = no limit),
+# and the proxies whose X-Forwarded-For is believed (IPs/CIDRs): completions_app/services/auth_limit.py.
+AUTH_FAILURES_PER_MINUTE = env.int("AUTH_FAILURES_PER_MINUTE", default=30)
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR.") from None
 PROBE_DISABLE_AFTER = env.int("PROBE_DISABLE_AFTER", default=0)  # 0 = never auto-disable
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 

@@ -9,6 +9,10 @@ from django.utils import timezone
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731  # two years of daily bars is still a readable chart
+# The report turns days into aware datetimes and adds a day to the end: far from date.min and
+# date.max, so no time zone or arithmetic overflows (a 500), and no record is older than 1970.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(9999, 12, 1)
 
 
 def default_range(today: date | None = None) -> tuple[date, date]:
@@ -32,6 +36,10 @@ class ReportRangeForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("start"), data.get("end")
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                self.add_error(name, f"Choose a day between {EARLIEST} and {LATEST}.")
+                return data
         if start and end:
             if start > end:
                 raise forms.ValidationError("'From' must not be after 'To'.")

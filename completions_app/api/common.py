@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from completions_app.services.auth import client_authenticate, presented_key
+from completions_app.services.auth import client_address_of, client_authenticate, presented_key
 from completions_app.services.cost import cost_format
 from completions_app.services.types import ClientIdentity, CompletionResult
 
@@ -19,15 +19,16 @@ class ApiRequest(Protocol):
 
     headers: Any
     body: bytes
+    client: str  # the connection's peer address ("" when unknown)
 
 
 async def authenticate(request: ApiRequest) -> ClientIdentity:
     """Sets request.aiproxy_request_id (used by error answers), then checks the client key."""
     if getattr(request, "aiproxy_request_id", None) is None:
         request.aiproxy_request_id = request_id_for(request)  # type: ignore[attr-defined]
-    return await client_authenticate(
-        presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    )
+    headers = request.headers
+    address = client_address_of(getattr(request, "client", ""), headers.get("x-forwarded-for"))
+    return await client_authenticate(presented_key(headers.get("authorization"), headers.get("x-api-key")), address)
 
 
 def wants_cache(request: ApiRequest) -> bool:

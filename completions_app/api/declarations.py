@@ -295,9 +295,10 @@ PROVIDER_STATUS_LIST = Object(
 # 400 also answers a Host not in ALLOWED_HOSTS; 413 a body over MAX_REQUEST_BYTES; 503 a
 # process at MAX_IN_FLIGHT or without its database.
 _BASE_ERRORS = (400, 413, 503)
-_AUTH_ERRORS = (*_BASE_ERRORS, 401)
+# 429 also answers an unknown key from an address past AUTH_FAILURES_PER_MINUTE failed keys.
+_AUTH_ERRORS = (*_BASE_ERRORS, 401, 429)
 # 415: a body not labelled application/json (no label is fine), or encoded other than gzip.
-_COMPLETION_ERRORS = (*_AUTH_ERRORS, 403, 404, 415, 429, 502, 504)
+_COMPLETION_ERRORS = (*_AUTH_ERRORS, 403, 404, 415, 502, 504)
 
 CHAT_COMPLETIONS = Operation(
     "POST", "/v1/chat/completions", "chat_completions_create", "OpenAI-compatible chat completion", "OpenAI",

@@ -87,12 +87,13 @@ def _not_allowed(method: str, methods: dict[str, Call]) -> Call:
 class LiteRequest:
     """The parts of a request the API calls read (common.ApiRequest)."""
 
-    __slots__ = ("headers", "body", "aiproxy_request_id")
+    __slots__ = ("headers", "body", "aiproxy_request_id", "client")
 
-    def __init__(self, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, headers: dict[str, str], body: bytes, client: str = "") -> None:
         self.headers = headers
         self.body = body
         self.aiproxy_request_id: str | None = None
+        self.client = client  # the connection's peer address (the ASGI scope's `client`)
 
 
 def headers_of(scope: dict[str, Any]) -> dict[str, str]:
@@ -171,7 +172,7 @@ async def send_reply(reply: Reply, send: Callable[[dict], Awaitable[None]], *, c
 
 async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bool, send: Any) -> None:
     headers = headers_of(scope)
-    request = LiteRequest(headers, body)
+    request = LiteRequest(headers, body, (scope.get("client") or ("",))[0] or "")
     try:
         check_host(headers, scope)
         if over_limit:

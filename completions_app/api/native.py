@@ -102,6 +102,7 @@ async def health(request: ApiRequest) -> Reply:
 
 
 async def providers_status(request: ApiRequest) -> Reply:
-    """GET /v1/providers/status: breakers and keys per provider."""
-    await authenticate(request)
-    return JsonReply({"providers": await provider_status_list()}, headers={"x-request-id": request.aiproxy_request_id})  # type: ignore[attr-defined]
+    """GET /v1/providers/status: breakers and keys per provider the key may reach."""
+    client = await authenticate(request)
+    request_id: str = request.aiproxy_request_id  # type: ignore[attr-defined]
+    return JsonReply({"providers": await provider_status_list(client)}, headers={"x-request-id": request_id})

@@ -31,7 +31,7 @@ STATUS_TEXT = {
     404: "Unknown model.",
     413: "Request body over MAX_REQUEST_BYTES (after gzip decompression too).",
     415: "Content-Type not application/json, or Content-Encoding not gzip.",
-    429: "Every key of the provider is rate limited (Retry-After says when to retry).",
+    429: "Every key of the provider is rate limited, or too many failed keys from this address (Retry-After says when to retry).",
     502: "The provider failed (after failover).",
     503: "Overloaded (MAX_IN_FLIGHT), the database is unreachable, or the provider's breaker is open.",
     504: "The provider did not answer in time.",

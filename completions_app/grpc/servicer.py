@@ -14,6 +14,7 @@ from aiproxy.v1 import proxy_pb2 as pb
 from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
 from completions_app.services import status as status_service
+from completions_app.services.client_address import grpc_peer_host
 from completions_app.services.cost import cost_format
 from completions_app.services.types import (
     CallContext,
@@ -43,11 +44,18 @@ def presented_key(context: grpc.aio.ServicerContext) -> str | None:
     return metadata.get("x-api-key", "").strip() or None
 
 
+def client_address(context: grpc.aio.ServicerContext) -> str:
+    """The client's address for the failed-auth limit: the peer, or the `x-forwarded-for`
+    metadata when the peer is one of TRUSTED_PROXIES (as on REST)."""
+    forwarded = next((v for k, v in context.invocation_metadata() or () if k == "x-forwarded-for"), None)
+    return auth.client_address_of(grpc_peer_host(context.peer()), forwarded if isinstance(forwarded, str) else None)
+
+
 async def authenticate(context: grpc.aio.ServicerContext) -> ClientIdentity:
     key = presented_key(context)
     if not key:
         raise AuthenticationFailed("Missing client key: send 'authorization: Bearer <key>' metadata.")
-    return await auth.client_authenticate(key)
+    return await auth.client_authenticate(key, client_address(context))
 
 
 def completion_input_from(request: pb.CompleteRequest) -> CompletionInput:
@@ -205,8 +213,8 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
         self, request: pb.GetProviderStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetProviderStatusResponse:
         try:
-            await authenticate(context)
-            rows = await status_service.provider_status_list()
+            client = await authenticate(context)
+            rows = await status_service.provider_status_list(client)
             return pb.GetProviderStatusResponse(providers=[provider_status_pb(row) for row in rows])
         except Exception as exc:
             await rpc_abort(context, exc, rpc="GetProviderStatus")

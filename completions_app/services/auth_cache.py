@@ -1,9 +1,11 @@
 """Client identities found by key hash, cached in-process for AUTH_CACHE_S.
 
-A revoked or expired key stops working within that time; misses are cached
-too, so a flood of junk keys costs one database lookup each per interval at
-most. While the database is down, keys seen before keep working from this
-cache (for up to AUTH_STALE_S).
+A revoked or expired key stops working within that time. Unknown key hashes
+are remembered apart, in a bounded negative cache (AUTH_MISS_S, AUTH_MISS_MAX),
+so junk keys never evict known ones. Past AUTH_FAILURES_PER_MINUTE failures
+from one address, its unknown keys are refused before any lookup
+(auth_limit.py); known keys are still answered. While the database is down,
+keys seen before keep working from this cache (for up to AUTH_STALE_S).
 
 One lookup per key at a time: requests that find the entry expired wait for
 the lookup already running instead of each starting their own (at 512 in
@@ -21,17 +23,21 @@ import logging
 import time
 from collections import OrderedDict
 
+from django.conf import settings
 from django.db import DatabaseError
 
 from providers_app.errors import ServiceUnavailable
 
 from ..models import ClientKey
+from .auth_limit import FailedAuthLimit, TooManyAuthFailures
 from .db import db_run
 from .types import ClientIdentity
 
 AUTH_CACHE_S = 5.0
 AUTH_STALE_S = 3600.0  # how long a known key survives a database outage
 AUTH_CACHE_MAX = 10_000
+AUTH_MISS_S = 5.0  # how long an unknown key hash is answered 401 without a lookup
+AUTH_MISS_MAX = 10_000
 AUTH_REFRESH_AHEAD_S = 1.0  # a key used in the last second of its entry is looked up again beside the request
 
 log = logging.getLogger(__name__)
@@ -47,31 +53,59 @@ def identity_lookup(key_hash: str) -> ClientIdentity | None:
 
 
 class AuthCache:
-    def __init__(self) -> None:
-        self.entries: OrderedDict[str, tuple[float, ClientIdentity | None]] = OrderedDict()  # -> (expiry, identity)
+    def __init__(self, failures_per_minute: int | None = None) -> None:
+        self.entries: OrderedDict[str, tuple[float, ClientIdentity]] = OrderedDict()  # -> (expiry, identity)
+        self.misses: OrderedDict[str, float] = OrderedDict()  # unknown key hash -> expiry
+        self.limit = FailedAuthLimit(
+            settings.AUTH_FAILURES_PER_MINUTE if failures_per_minute is None else failures_per_minute
+        )
         self._lookups: dict[str, asyncio.Future[ClientIdentity | None]] = {}  # key hash -> the lookup running now
 
     def lookups_running(self) -> int:
         return len(self._lookups)
 
-    async def identity(self, key_hash: str) -> ClientIdentity | None:
+    async def identity(self, key_hash: str, address: str = "") -> ClientIdentity | None:
         """The identity behind this key hash (None: no such active key); ServiceUnavailable
-        when the database is down and the key was not seen before."""
+        when the database is down and the key was not seen before; TooManyAuthFailures
+        when the key is not known and `address` failed too often lately."""
         now = time.monotonic()
         hit = self.entries.get(key_hash)
         if hit is not None and hit[0] > now:
-            if hit[0] - now < AUTH_REFRESH_AHEAD_S and hit[1] is not None:
+            if hit[0] - now < AUTH_REFRESH_AHEAD_S:
                 self._lookup_shared(key_hash)  # not awaited: this request goes on with the entry it has
             return hit[1]
+        # An unknown key starting a lookup is counted against its address before it runs
+        # (concurrent guesses count at once) and forgiven if found; a request joining a
+        # lookup already running for the same hash costs nothing and is counted after.
+        reserved = False
+        if hit is None and not self._running(key_hash):
+            if (wait := self.limit.retry_after(address)) is not None:
+                raise TooManyAuthFailures(retry_after=wait)
+            self.limit.failed(address)
+            miss = self.misses.get(key_hash)
+            if miss is not None and miss > now:
+                return None
+            reserved = True
         try:
-            return await asyncio.shield(self._lookup_shared(key_hash))
+            identity = await asyncio.shield(self._lookup_shared(key_hash))
         except DatabaseError:
+            if reserved:
+                self.limit.forgive(address)
             # The database is down: a key we have seen keeps working (for up to
             # AUTH_STALE_S); one we have not cannot be checked.
-            if hit is not None and hit[1] is not None and now - hit[0] < AUTH_STALE_S:
+            if hit is not None and now - hit[0] < AUTH_STALE_S:
                 log.warning("database unavailable: client key %s… accepted from the auth cache", hit[1].name)
                 return hit[1]
             raise ServiceUnavailable from None
+        if reserved and identity is not None:
+            self.limit.forgive(address)
+        elif not reserved and hit is None and identity is None:
+            self.limit.failed(address)
+        return identity
+
+    def _running(self, key_hash: str) -> bool:
+        running = self._lookups.get(key_hash)
+        return running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop()
 
     def _lookup_shared(self, key_hash: str) -> asyncio.Future[ClientIdentity | None]:
         """The lookup of this key already running on this loop, or a new one; it fills the cache."""
@@ -86,7 +120,16 @@ class AuthCache:
 
     async def _lookup_and_cache(self, key_hash: str) -> ClientIdentity | None:
         identity = await db_run(lambda: identity_lookup(key_hash))
-        self.entries[key_hash] = (time.monotonic() + AUTH_CACHE_S, identity)
+        now = time.monotonic()
+        if identity is None:
+            self.entries.pop(key_hash, None)  # revoked: gone at once
+            self.misses[key_hash] = now + AUTH_MISS_S
+            self.misses.move_to_end(key_hash)
+            while len(self.misses) > AUTH_MISS_MAX:
+                self.misses.popitem(last=False)
+            return None
+        self.misses.pop(key_hash, None)
+        self.entries[key_hash] = (now + AUTH_CACHE_S, identity)
         self.entries.move_to_end(key_hash)
         while len(self.entries) > AUTH_CACHE_MAX:
             self.entries.popitem(last=False)
@@ -101,4 +144,5 @@ class AuthCache:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.misses.clear()
         self._lookups.clear()

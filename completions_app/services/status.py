@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from django.db import connection
 
-from providers_app.models import Provider
+from providers_app.models import Model, ModelFallback, Provider
 
 from .db import db_run
 from .gateway_state import gateway_state
 from .shared_state import StateUnavailable
+from .types import ClientIdentity
 
 
-def _providers() -> list[dict]:
+def _visible_provider_ids(allowed_models: frozenset[str]) -> set[int]:
+    """The providers behind these models and behind their fallbacks (where their requests may go)."""
+    ids = set(Model.objects.filter(name__in=allowed_models).values_list("provider_id", flat=True))
+    ids |= set(
+        ModelFallback.objects.filter(model__name__in=allowed_models).values_list("fallback__provider_id", flat=True)
+    )
+    return ids
+
+
+def _providers(allowed_models: frozenset[str] | None) -> list[dict]:
     rows = []
-    for p in Provider.objects.prefetch_related("keys").order_by("name"):
+    providers = Provider.objects.prefetch_related("keys").order_by("name")
+    if allowed_models is not None:
+        providers = providers.filter(id__in=_visible_provider_ids(allowed_models))
+    for p in providers:
         keys = list(p.keys.all())
         rows.append(
             {
@@ -39,11 +52,13 @@ def _providers() -> list[dict]:
     return rows
 
 
-async def provider_status_list() -> list[dict]:
-    """Per provider: breaker state, consecutive failures, keys enabled/cooling, probe health. No secret."""
+async def provider_status_list(client: ClientIdentity) -> list[dict]:
+    """Per provider this client may reach (an unrestricted key: all; one restricted to some
+    models: the providers of those models and of their fallbacks): breaker state,
+    consecutive failures, keys enabled/cooling, probe health. No secret."""
     state = gateway_state()
     out = []
-    for row in await db_run(_providers):
+    for row in await db_run(lambda: _providers(client.allowed_models)):
         breaker = state.board.get(row["name"], timeout_s=row.pop("timeout_s"))
         await breaker.refresh()  # what every replica sees, not this one's last snapshot
         enabled_keys = [k for k in row["keys"] if k["enabled"]]

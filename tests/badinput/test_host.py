@@ -40,3 +40,14 @@ def test_production_refuses_a_forged_host_on_the_api(prod_gateway, fake, method,
                       json={"model": "gpt-4o-mini", "prompt": "hi"} if method == "POST" else None)  # fmt: skip
     assert r.status_code == 400, r.text
     assert fake.requests() == []
+
+
+@pytest.mark.parametrize("path", ["/no-such-page/", "/admin/no-such-page", "/api/nothing"])
+def test_production_404_reveals_no_url_patterns(prod_gateway, path):
+    r = httpx.get(f"{prod_gateway.url}{path}")
+    assert r.status_code in (302, 404), r.text  # /admin/… sends an anonymous user to the login first
+    if r.status_code == 404:
+        assert "URLconf" not in r.text
+        assert "admin/" not in r.text
+        assert "api/schema" not in r.text
+        assert "DEBUG" not in r.text

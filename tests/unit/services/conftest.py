@@ -45,6 +45,10 @@ class Gateway:
 
 @pytest.fixture
 def gw(transactional_db):
+    # A request a previous test cancelled may finish (and queue its record) as that test's
+    # loop closes, after the database was emptied: start from an empty table.
+    records_flush(10)
+    CompletionRecord.objects.all().delete()
     with FakeUpstreamThread() as fake:
         oa = provider_create("oa", "openai", fake.openai_base_url, keys=("sk-oa-key-one-1111", "sk-oa-key-two-2222"))
         an = provider_create("an", "anthropic", fake.anthropic_base_url, keys=("sk-ant-key-3333",))

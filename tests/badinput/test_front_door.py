@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.resilience.helpers import complete
+from tests.resilience.helpers import AUTH, complete
 
 TIMEOUTS = {"HEADER_TIMEOUT_S": "1", "BODY_TIMEOUT_S": "1", "KEEPALIVE_TIMEOUT_S": "1"}
 HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -57,6 +57,32 @@ def _rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def _read_response(sock: socket.socket, within_s: float = 5) -> bytes:
+    """One whole response with a Content-Length (bounded by `within_s`)."""
+    sock.settimeout(0.2)
+    data = b""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            if len(body) >= length:
+                return data
+        with contextlib.suppress(TimeoutError):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    return data
 
 
 def _health_ok(gw) -> None:
@@ -154,8 +180,7 @@ def test_a_declared_body_never_sent_gets_408(front):
 def test_an_idle_kept_alive_connection_is_closed(front):
     sock = _connect(front)
     sock.sendall(HEALTH)
-    sock.settimeout(5)
-    first = sock.recv(65536)
+    first = _read_response(sock)
     assert first.startswith(b"HTTP/1.1 200"), first[:200]
     rest, took = _read_until_closed(sock, 4)  # uvicorn's default (5 s) would not close it in time
     sock.close()
@@ -201,8 +226,7 @@ def test_past_max_connections_new_ones_are_refused_and_open_ones_keep_working(la
     gw = launch({"MAX_CONNECTIONS": "20", "HEADER_TIMEOUT_S": "30", "KEEPALIVE_TIMEOUT_S": "30"})
     kept = _connect(gw)
     kept.sendall(HEALTH)
-    kept.settimeout(5)
-    assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+    assert _read_response(kept).startswith(b"HTTP/1.1 200")
     idle = [_connect(gw) for _ in range(19)]
     time.sleep(0.3)  # let the server set them up
     try:
@@ -214,10 +238,30 @@ def test_past_max_connections_new_ones_are_refused_and_open_ones_keep_working(la
         assert data == b"" or data.startswith(b"HTTP/1.1 503"), data[:200]
         # The connection already open is still served.
         kept.sendall(HEALTH)
-        assert kept.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _read_response(kept).startswith(b"HTTP/1.1 200")
     finally:
         for s in idle:
             s.close()
     time.sleep(0.3)
     _health_ok(gw)  # slots freed: accepted again
     kept.close()
+
+
+def test_kept_alive_and_split_body_requests_are_still_served(front):
+    body = b'{"model": "gpt-4o-mini", "prompt": "red green"}'
+    post = (
+        b"POST /v1/complete HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + AUTH["authorization"].encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    sock = _connect(front)
+    statuses = []
+    for _ in range(2):  # two requests on one kept-alive connection, a pause between
+        sock.sendall(HEALTH)
+        statuses.append(_read_response(sock)[:12])
+        time.sleep(0.5)
+    sock.sendall(post + body[:10])  # a body in two parts, well within BODY_TIMEOUT_S
+    time.sleep(0.5)
+    sock.sendall(body[10:])
+    statuses.append(_read_response(sock, 10)[:12])
+    sock.close()
+    assert statuses == [b"HTTP/1.1 200"] * 3, statuses

@@ -12,9 +12,12 @@ import socket
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 import pytest
 
+from aiproxy.v1 import proxy_pb2 as pb
+from aiproxy.v1 import proxy_pb2_grpc
 from tests.resilience.helpers import AUTH, complete
 
 TIMEOUTS = {"HEADER_TIMEOUT_S": "1", "BODY_TIMEOUT_S": "1", "KEEPALIVE_TIMEOUT_S": "1"}
@@ -265,3 +268,16 @@ def test_kept_alive_and_split_body_requests_are_still_served(front):
     statuses.append(_read_response(sock, 10)[:12])
     sock.close()
     assert statuses == [b"HTTP/1.1 200"] * 3, statuses
+
+
+def test_grpc_oversized_metadata_stays_resource_exhausted(front):
+    # gRPC has its own limit (grpc core's max metadata size): kept, and memory stays flat.
+    before = _rss_kb(front.proc.pid)
+    with grpc.insecure_channel(f"127.0.0.1:{front.grpc_port}") as channel:
+        stub = proxy_pb2_grpc.AIProxyServiceStub(channel)
+        assert stub.HealthCheck(pb.HealthCheckRequest(), timeout=10) is not None
+        for _ in range(5):
+            with pytest.raises(grpc.RpcError) as info:
+                stub.HealthCheck(pb.HealthCheckRequest(), metadata=(("x-filler", "a" * 200_000),), timeout=10)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value
+    assert _rss_kb(front.proc.pid) - before < 10 * 1024

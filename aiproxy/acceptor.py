@@ -14,6 +14,11 @@ Past a high-water mark of requests in flight (`busy()`, ACCEPT_HIGH_WATER) it st
 accepting and looks again every ACCEPT_RECHECK_S: new connections then wait in the
 kernel's listen queue instead of in this process's memory, and the requests already
 admitted keep their pace. Connections already open are not affected.
+
+Past MAX_CONNECTIONS open connections (`max_connections`, counted by `open_connections()`
+plus those being set up) a new connection is answered 503 and closed at once: slow or idle
+clients holding connections cannot grow the process without bound, the client (or a load
+balancer) learns at once to go elsewhere, and the connections already open keep working.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 MAX_PER_WAKEUP = 1024  # accepts per readable event: a flood cannot hold the loop for long
 EMFILE_PAUSE_S = 0.1  # out of file descriptors: stop accepting briefly instead of spinning
 ACCEPT_RECHECK_S = 0.05  # while busy: how often to look whether accepting may resume
+CONNECTION_CAP_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 20\r\nretry-after: 1\r\nconnection: close\r\n\r\nToo many connections"
+)
 
 
 class Acceptor:
@@ -41,8 +50,12 @@ class Acceptor:
         protocol_factory: Callable[[], asyncio.Protocol],
         *,
         busy: Callable[[], bool] | None = None,
+        open_connections: Callable[[], int] | None = None,
+        max_connections: int = 0,
     ) -> None:
         self._loop, self._sock, self._factory, self._busy = loop, sock, protocol_factory, busy
+        self._open, self._max = open_connections, max_connections
+        self.refused = 0  # connections closed at once past max_connections
         self._opening: set[asyncio.Task] = set()
         self._closed = False
         self.paused = False
@@ -62,11 +75,23 @@ class Acceptor:
                 log.error("accept failed (%s); pausing accepts for %.1fs", exc.strerror, EMFILE_PAUSE_S)
                 self._pause(EMFILE_PAUSE_S)
                 return
+            if self._max > 0 and self._open is not None and len(self._opening) + self._open() >= self._max:
+                self._refuse(conn)
+                continue
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the loop's own server does
             task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
             self._opening.add(task)
             task.add_done_callback(self._opened)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        self.refused += 1
+        if self.refused & (self.refused - 1) == 0:  # log the 1st, 2nd, 4th, 8th...: a flood stays quiet
+            log.warning("%d connections refused so far: MAX_CONNECTIONS (%d) open", self.refused, self._max)
+        with contextlib.suppress(OSError):
+            conn.setblocking(False)
+            conn.send(CONNECTION_CAP_RESPONSE)  # a fresh socket's send buffer always takes it
+        conn.close()
 
     def _opened(self, task: asyncio.Task) -> None:
         self._opening.discard(task)

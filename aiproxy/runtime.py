@@ -38,6 +38,7 @@ from completions_app.services.recorder import records_flush
 
 from .acceptor import Acceptor
 from .asgi import InFlight
+from .http_guard import GuardedHttpToolsProtocol
 
 log = logging.getLogger("aiproxy.serve")
 
@@ -71,7 +72,16 @@ class _Server(uvicorn.Server):
         def busy() -> bool:
             return 0 < high_water <= InFlight.count
 
-        self.servers = [Acceptor(loop, sock, create_protocol, busy=busy) for sock in sockets]  # type: ignore[list-item]
+        connections = state.connections
+
+        def open_connections() -> int:
+            return len(connections)
+
+        cap = settings.MAX_CONNECTIONS
+        self.servers = [  # type: ignore[list-item]
+            Acceptor(loop, sock, create_protocol, busy=busy, open_connections=open_connections, max_connections=cap)
+            for sock in sockets
+        ]
         self.started = True
 
 
@@ -101,7 +111,12 @@ def http_config(grace_s: float) -> uvicorn.Config:
         "aiproxy.asgi:application",
         loop="none",
         lifespan="off",
-        http="httptools",
+        http=GuardedHttpToolsProtocol.configured(
+            max_header_bytes=settings.MAX_HEADER_BYTES,
+            header_timeout_s=settings.HEADER_TIMEOUT_S,
+            body_timeout_s=settings.BODY_TIMEOUT_S,
+        ),
+        timeout_keep_alive=settings.KEEPALIVE_TIMEOUT_S,  # type: ignore[arg-type]  # a float works
         # No WebSocket routes: with "auto" uvicorn would import wsproto (and h11) at start
         # only to hand upgrade requests to Django, which refuses them.
         ws="none",

@@ -171,6 +171,14 @@ MAX_IN_FLIGHT = env.int("MAX_IN_FLIGHT", default=0)  # API requests per process;
 # in the kernel's listen queue, not in memory); 0 = always accept. aiproxy/acceptor.py.
 ACCEPT_HIGH_WATER = env.int("ACCEPT_HIGH_WATER", default=2048)
 DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
+# The HTTP front door (aiproxy/http_guard.py, aiproxy/acceptor.py): request line + headers
+# per request, seconds to receive the headers / the body, idle seconds between requests on a
+# kept-alive connection, and open HTTP connections per process (past it new ones are closed).
+MAX_HEADER_BYTES = env.int("MAX_HEADER_BYTES", default=65_536)
+HEADER_TIMEOUT_S = env.float("HEADER_TIMEOUT_S", default=10)
+BODY_TIMEOUT_S = env.float("BODY_TIMEOUT_S", default=30)
+KEEPALIVE_TIMEOUT_S = env.float("KEEPALIVE_TIMEOUT_S", default=5)
+MAX_CONNECTIONS = env.int("MAX_CONNECTIONS", default=10_000)  # 0 = no cap
 RECORD_QUEUE_MAX = env.int("RECORD_QUEUE_MAX", default=100_000)
 RECORD_BATCH_SIZE = env.int("RECORD_BATCH_SIZE", default=500)
 RECORD_FLUSH_INTERVAL_S = env.float("RECORD_FLUSH_INTERVAL_S", default=0.2)

@@ -104,3 +104,66 @@ def test_past_the_high_water_mark_new_connections_wait_in_the_kernel_queue():
     while_busy, after, paused = uvloop.run(pause_while_busy())
     assert (while_busy, paused) == (0, True)
     assert after == 5
+
+
+class Tracked(Counting):
+    """Counts its open connections, as uvicorn's server_state.connections does."""
+
+    open: set[Tracked] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        Tracked.open.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        Tracked.open.discard(self)
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(2)
+    data = b""
+    try:
+        while chunk := sock.recv(4096):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+async def cap_connections() -> tuple[int, bytes, bytes, int, bytes]:
+    loop = asyncio.get_running_loop()
+    sock = listening_socket()
+    acceptor = Acceptor(loop, sock, Tracked, open_connections=lambda: len(Tracked.open), max_connections=3)
+    kept = []
+    for _ in range(3):
+        kept.append(socket.create_connection(sock.getsockname()))
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    extra = socket.create_connection(sock.getsockname())
+    await asyncio.sleep(0.2)
+    refused_answer = await asyncio.to_thread(_read_all, extra)
+    kept[0].sendall(b"ping")  # an open connection keeps working
+    await asyncio.sleep(0.2)
+    echoed = kept[0].recv(16)
+    kept.pop().close()  # a slot frees: the next connection is accepted
+    await asyncio.sleep(0.2)
+    again = socket.create_connection(sock.getsockname())
+    await asyncio.sleep(0.2)
+    again.sendall(b"pong")
+    await asyncio.sleep(0.2)
+    again_echo = again.recv(16)
+    acceptor.close()
+    await acceptor.wait_closed()
+    for c in [*kept, extra, again]:
+        c.close()
+    sock.close()
+    return len(Tracked.open), refused_answer, echoed, acceptor.refused, again_echo
+
+
+def test_past_max_connections_a_new_connection_gets_503_and_is_closed():
+    Tracked.open = set()
+    _open, refused_answer, echoed, refused, again_echo = uvloop.run(cap_connections())
+    assert refused_answer.startswith(b"HTTP/1.1 503") and b"Too many connections" in refused_answer
+    assert refused == 1
+    assert echoed == b"ping"
+    assert again_echo == b"pong"

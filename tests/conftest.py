@@ -112,3 +112,19 @@ def use_redis(settings, gw_state):  # type: ignore[no-untyped-def]
     client.flushdb()
     client.close()
     # gw_state closes the state installed here when it tears down.
+
+
+@pytest.fixture
+def lookups(monkeypatch):  # type: ignore[no-untyped-def]
+    """The client keys looked up in the database, in order (the real lookup still runs)."""
+    from completions_app.services import auth_cache
+
+    calls: list[str] = []
+    real = auth_cache.identity_lookup
+
+    def counting(key_hash: str):  # type: ignore[no-untyped-def]
+        calls.append(key_hash)
+        return real(key_hash)
+
+    monkeypatch.setattr(auth_cache, "identity_lookup", counting)
+    return calls

@@ -25,20 +25,6 @@ PROXY = ("10.0.0.5", 40000)
 STATUS = "/v1/providers/status"
 
 
-@pytest.fixture
-def lookups(monkeypatch):
-    """Counts the real database lookups of client keys."""
-    calls: list[str] = []
-    real = auth_cache.identity_lookup
-
-    def counting(key_hash: str):
-        calls.append(key_hash)
-        return real(key_hash)
-
-    monkeypatch.setattr(auth_cache, "identity_lookup", counting)
-    return calls
-
-
 def _client(peer: tuple[str, int]) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=application, client=peer), base_url="http://testserver")
 

@@ -18,20 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def lookups(monkeypatch):
-    """Counts the real database lookups (the real identity_lookup still runs)."""
-    calls: list[str] = []
-    real = auth_cache.identity_lookup
-
-    def counting(key_hash: str):
-        calls.append(key_hash)
-        return real(key_hash)
-
-    monkeypatch.setattr(auth_cache, "identity_lookup", counting)
-    return calls
-
-
-@pytest.fixture
 def entries(gw_state):
     """The auth cache's entries: key hash -> (expiry, identity)."""
     return gw_state.auth.entries

@@ -6,7 +6,7 @@ DATABASE_URL=postgres://... (both in CI).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,101 +17,16 @@ from completions_app import metrics
 from completions_app.models import ClientKey, CompletionRecord
 from completions_app.services import audit
 from completions_app.services.audit import Outcome, outcome_finish
-from completions_app.services.completion import completion_create
 from completions_app.services.cost import Prices
-from completions_app.services.record_text import row_storable, text_storable
 from completions_app.services.recorder import FIELDS, RecordRow, RecordWriter
 from completions_app.services.types import Attempt, CallContext, ClientIdentity, CompletionInput
 from providers_app.adapters.types import Message, Usage
-from providers_app.errors import ModelNotFound
 from providers_app.models import ProviderKey
 from tests.factories import client_create, provider_create
 
-PLUS_2 = timezone(timedelta(hours=2))
-STORABLE_CHANGED = (
-    "request_id",
-    "client_name",
-    "interface",
-    "served_model",
-    "provider",
-    "provider_key",
-    "finish_reason",
-    "attempts",
-)
-WHEN = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=PLUS_2)
+from .records_support import WHEN, row, sample, stored, write
 
 
-def row(**changes: object) -> RecordRow:
-    """A record whose every column holds a value of its own (so a column mix-up shows)."""
-    values: dict[str, object] = {
-        "created_at": WHEN,
-        "request_id": "req-1",
-        "client_id": None,
-        "client_name": "svc-ümlaut ✓",
-        "interface": "openai",
-        "model": "gpt-mini",
-        "served_model": "claude-h",
-        "provider": "an",
-        "provider_key": "key1",
-        "status": CompletionRecord.Status.OK,
-        "error_type": "rate_limited",
-        "http_status": 429,
-        "input_tokens": 12345,
-        "output_tokens": 678,
-        "cache_read_tokens": 9,
-        "cache_write_tokens": 10,
-        "input_price_per_mtok": Decimal("0.15"),
-        "output_price_per_mtok": Decimal("12.345678"),
-        "cache_read_price_per_mtok": Decimal("0.075"),
-        "cache_write_price_per_mtok": None,
-        "cost_usd": Decimal("0.000123456789"),
-        "cost_saved_usd": Decimal("1.5"),
-        "usage_estimated": True,
-        "latency_ms": 1234.567,
-        "ttft_ms": 89.125,
-        "cached": False,
-        "stream": True,
-        "finish_reason": "length",
-        "attempts": [
-            {"model": "gpt-mini", "provider": "oa", "key": "key2", "outcome": "rate_limited"},
-            {"model": "claude-h", "provider": "an", "key": "key1", "outcome": "ok"},
-        ],
-    }
-    values.update(changes)
-    return RecordRow(**values)  # type: ignore[arg-type]
-
-
-def write(*rows: RecordRow) -> None:
-    """Through the writer thread, as the gateway does, in one batch."""
-    w = RecordWriter()
-    start = w._ensure_thread
-    w._ensure_thread = lambda: None  # type: ignore[method-assign]
-    for r in rows:
-        w.submit(r)
-    w._ensure_thread = start  # type: ignore[method-assign]
-    assert w.flush(10)
-    w.stop()
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def stored(request_id: str) -> tuple:
-    """The row as the database holds it, every column but the primary key and request_id.
-    On SQLite `quote()` shows the stored type too (TEXT '...' vs REAL vs INTEGER)."""
-    qn = connection.ops.quote_name
-    columns = [qn(f.column) for f in FIELDS[1:] if f.attname != "request_id"]
-    if connection.vendor == "sqlite":
-        columns = [f"quote({c})" for c in columns]
-    table = qn(CompletionRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {qn('request_id')} = %s", [request_id])  # noqa: S608
-        [values] = cursor.fetchall()
-    return values
-
-
-# --- what is written -----------------------------------------------------------------------------
 def test_values_written_equal_the_orms(transactional_db):
     client_create("svc")
     client = ClientKey.objects.get(name="svc")
@@ -324,79 +239,6 @@ def test_a_row_the_database_refuses_is_dropped_and_the_others_written(transactio
     assert sorted(CompletionRecord.objects.values_list("request_id", flat=True)) == ["ok-1", "ok-2"]
     assert sample("ai_proxy_records_dropped_total") == dropped + 1
     assert "audit record bad cannot be written (IntegrityError" in caplog.text
-
-
-async def test_an_unknown_model_name_longer_than_its_column_is_still_recorded(gw):
-    long_name = "m" * 300
-    with pytest.raises(ModelNotFound):
-        await completion_create(gw.inp(model=long_name), gw.ctx())
-    [record] = await gw.records()
-    assert record.status == "error" and record.error_type == ModelNotFound.code
-    # PostgreSQL's varchar(200) would refuse it: cut to fit, on every database, and the cut shows.
-    assert record.model == "m" * 199 + "…"
-
-
-# --- a record is never dropped for its content (issue 14, item 9) ---------------------------------
-@pytest.mark.parametrize(
-    ("model", "stored_model"),
-    [
-        ("gpt\x00mini", "gpt\\u0000mini"),  # PostgreSQL refuses NUL in text
-        ("gpt\ud800mini", "gpt\\ud800mini"),  # no driver can encode a lone surrogate
-        ("\udfff" + "é" * 9_999, "\\udfff" + "é" * 193 + "…"),  # escaped, then cut
-        ("x" * 10_000, "x" * 199 + "…"),
-    ],
-    ids=["nul", "lone-surrogate", "surrogate-and-long", "10k-chars"],
-)
-async def test_a_request_with_an_unstorable_model_name_leaves_one_record(gw, model, stored_model):
-    with pytest.raises(ModelNotFound):
-        await completion_create(gw.inp(model=model), gw.ctx(request_id="odd\x00id"))
-    [record] = await gw.records()
-    assert (record.model, record.request_id) == (stored_model, "odd\\u0000id")
-    assert record.status == "error" and record.error_type == ModelNotFound.code
-
-
-def test_every_text_of_a_row_is_made_storable(transactional_db):
-    raw = row(
-        request_id="r" * 500,
-        client_name="c\x00",
-        interface="\ud800",
-        served_model="s" * 201,
-        provider="p\udc00q",
-        provider_key="k\x00" * 60,
-        error_type="e" * 64,  # exactly its column: unchanged
-        finish_reason="f" * 40,
-        attempts=[{"model": "a\x00", "provider": "p\ud800", "key": "k", "outcome": "ok"}],
-    )
-    fixed = row_storable(raw)
-    assert fixed.request_id == "r" * 127 + "…"
-    assert (fixed.client_name, fixed.interface, fixed.provider) == ("c\\u0000", "\\ud800", "p\\udc00q")
-    assert fixed.served_model == "s" * 199 + "…"
-    assert fixed.provider_key == ("k\\u0000" * 15)[:99] + "…"
-    assert fixed.error_type == "e" * 64
-    assert fixed.finish_reason == "f" * 31 + "…"
-    assert fixed.attempts == [{"model": "a\\u0000", "provider": "p\\ud800", "key": "k", "outcome": "ok"}]
-    # Every other value, and the row's type, as they were.
-    assert fixed._replace(**{k: getattr(raw, k) for k in STORABLE_CHANGED}) == raw
-    write(fixed)
-    assert CompletionRecord.objects.get().request_id == fixed.request_id
-
-
-def test_a_clean_row_is_handed_on_as_it_is():
-    clean = row(model="gpt-ümlaut ✓ 模型", attempts=[{"model": "m", "provider": "p", "key": "", "outcome": "ok"}])
-    assert row_storable(clean) is clean
-    assert text_storable("ok") == "ok" and text_storable("abc", 3) == "abc" and text_storable("abcd", 3) == "ab…"
-
-
-@pytest.mark.postgres
-def test_postgresql_refuses_the_raw_text_and_takes_the_storable_one(transactional_db, caplog):
-    dropped = sample("ai_proxy_records_dropped_total")
-    raw = row(request_id="nul", model="gpt\x00mini")
-    write(raw)  # straight to the writer, as before the fix: PostgreSQL refuses it, the record is lost
-    assert not CompletionRecord.objects.exists()
-    assert sample("ai_proxy_records_dropped_total") == dropped + 1
-    assert "cannot contain NUL" in caplog.text
-    write(row_storable(raw))
-    assert list(CompletionRecord.objects.values_list("model", flat=True)) == ["gpt\\u0000mini"]
 
 
 def test_failed_batches_are_retried_with_the_same_keys_and_nothing_is_lost(transactional_db, caplog):

@@ -54,6 +54,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _missing(item.config, f"Redis at {TEST_REDIS_URL}")
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Records a test queued reach the database before its fixtures are torn down: pytest-django
+    empties the database then, and on PostgreSQL its TRUNCATE racing the writer's INSERT
+    deadlocks (every refused request is recorded too, so most API tests queue records)."""
+    from completions_app.services.recorder import records_flush
+
+    records_flush(10)
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _record_writer_stopped(django_db_setup):  # noqa: ARG001 - torn down before the test database
     """End the audit-record writer thread before the test database is dropped."""

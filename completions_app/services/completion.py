@@ -8,18 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from decimal import Decimal
 
 from completions_app import metrics
 from providers_app.adapters.base import ProviderAdapter
-from providers_app.adapters.types import ROLES, ChatRequest, Completion, StreamChunk, Usage
+from providers_app.adapters.registry import ADAPTERS
+from providers_app.adapters.types import ROLES, ChatRequest, Choice, Completion, StreamChunk, Usage
 from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
 
 from ..models import CompletionRecord
+from .answer import AnswerBuilder, Piece, choices_of, delta_of, pieces_of
 from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish
 from .catalog import Catalog, ModelEntry, catalog_get
+from .chat_checks import check_rich
 from .cost import cost_compute
 from .gateway_state import GatewayState, gateway_state
 from .response_cache import CachedAnswer, cache_key, cacheable
@@ -55,6 +58,8 @@ def _validate(inp: CompletionInput) -> None:
         raise InvalidRequest("top_p must be between 0 and 1.", field="top_p")
     if len(inp.stop) > 16:
         raise InvalidRequest("stop takes at most 16 sequences.", field="stop")
+    if not inp.plain:
+        check_rich(inp.messages, inp.options)
 
 
 def _resolve(catalog: Catalog, inp: CompletionInput, ctx: CallContext) -> ModelEntry:
@@ -68,8 +73,10 @@ def _resolve(catalog: Catalog, inp: CompletionInput, ctx: CallContext) -> ModelE
 
 
 def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
+    # The model's admin-set max_output_tokens caps what a client asks for, and is what is
+    # asked for when the client sets nothing.
     max_tokens = inp.max_tokens
-    if model.max_output_tokens and max_tokens and max_tokens > model.max_output_tokens:
+    if model.max_output_tokens and (max_tokens is None or max_tokens > model.max_output_tokens):
         max_tokens = model.max_output_tokens
     return ChatRequest(
         model=model.upstream_model,
@@ -79,17 +86,29 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
         top_p=inp.top_p,
         stop=inp.stop,
         user=inp.user,
+        options=inp.options,
     )
 
 
-def _result(o: Outcome, *, text: str, response_id: str | None = None) -> CompletionResult:
+def _refusal(inp: CompletionInput) -> Callable[[ModelEntry], GatewayError | None] | None:
+    """For a request using more than plain text: what each model of the chain cannot honour
+    (by its provider kind), checked before it is asked. None for plain text: every kind can."""
+    if inp.plain:
+        return None
+
+    def check(m: ModelEntry) -> GatewayError | None:
+        return ADAPTERS[m.provider.kind].refusal(_chat_request(m, inp))
+
+    return check
+
+
+def _result(o: Outcome, *, choices: list[Choice], response_id: str | None = None) -> CompletionResult:
     return CompletionResult(
         request_id=o.ctx.request_id,
         model=o.inp.model,
         served_model=o.served_model,
         provider=o.provider,
-        text=text,
-        finish_reason=o.finish_reason,
+        choices=choices,
         usage=o.usage,
         cost_usd=o.cost,
         cached=o.cached,
@@ -207,17 +226,17 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         if hit is not None:
             _apply_hit(o, hit)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            return _result(o, text=hit.text)
+            return _result(o, choices=_hit_choices(hit))
         if key is not None and state.flights.follower_of(key) is None:
             async with state.flights.lead(key) as flight:
                 completion = await _call(o, catalog, model)
-                answer = _answer(o, completion.text, [completion.text])
+                answer = _answer(o, completion.text, pieces_of(completion.choices))
                 flight.resolve(answer)
                 await state.cache.set(key, answer)
         else:
             completion = await _call(o, catalog, model)
         o.latency_ms = (time.perf_counter() - t0) * 1000
-        return _result(o, text=completion.text, response_id=completion.response_id)
+        return _result(o, choices=completion.choices, response_id=completion.response_id)
     except BaseException as exc:
         _apply_error(o, exc)
         raise
@@ -242,7 +261,7 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
                 call.cancel()  # the client is gone: so is the upstream request
 
     try:
-        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
+        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal(o.inp))
     finally:
         o.upstream_s += time.perf_counter() - started
     routed.ticket.success()
@@ -251,7 +270,7 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     o.provider_key = routed.key.label if routed.key else ""
     o.finish_reason = routed.value.finish_reason
     _upstream_durations.get(o.provider).observe(time.perf_counter() - started)
-    _apply_usage(o, m, routed.value.usage, routed.value.text)
+    _apply_usage(o, m, routed.value.usage, _delivered(routed.value.choices))
     return routed.value
 
 
@@ -262,10 +281,28 @@ async def _abandoned(o: Outcome, m: ModelEntry, call: asyncio.Future[Completion]
     if call.done() and not call.cancelled() and call.exception() is None:
         answer = call.result()
         o.served_model, o.provider, o.finish_reason = m.name, m.provider.name, answer.finish_reason
-        _apply_usage(o, m, answer.usage, answer.text)
+        _apply_usage(o, m, answer.usage, _delivered(answer.choices))
 
 
-def _answer(o: Outcome, text: str, chunks: list[str]) -> CachedAnswer:
+def _delivered(choices: list[Choice]) -> str:
+    """What an output estimate counts: every choice's text, refusal and tool calls."""
+    if len(choices) == 1 and not choices[0].tool_calls and choices[0].refusal is None:
+        return choices[0].text
+    parts = []
+    for c in choices:
+        parts.append(c.text)
+        parts.append(c.refusal or "")
+        parts.extend(t.name + t.arguments for t in c.tool_calls)
+    return "".join(parts)
+
+
+def _hit_choices(hit: CachedAnswer) -> list[Choice]:
+    if all(type(piece) is str for piece in hit.chunks):
+        return [Choice(text=hit.text, finish_reason=hit.finish_reason)]
+    return choices_of(hit.chunks, hit.finish_reason)
+
+
+def _answer(o: Outcome, text: str, chunks: list[Piece]) -> CachedAnswer:
     return CachedAnswer(
         text=text,
         chunks=chunks,
@@ -293,24 +330,24 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
         if hit is not None:
             _apply_hit(o, hit)
             yield StreamStart(ctx.request_id, o.served_model, o.provider, cached=True)
-            for chunk in hit.chunks:
-                yield StreamDelta(chunk)
+            for piece in hit.chunks:
+                yield StreamDelta(piece) if type(piece) is str else delta_of(piece)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            yield StreamEnd(_result(o, text=hit.text))
+            yield StreamEnd(_result(o, choices=_hit_choices(hit)))
             return
+        builder = AnswerBuilder()
         if key is not None and state.flights.follower_of(key) is None:
             async with state.flights.lead(key) as flight:
-                chunks: list[str] = []
-                async with aclosing(_stream_upstream(o, t0, catalog, model, chunks)) as events:
+                async with aclosing(_stream_upstream(o, t0, catalog, model, builder)) as events:
                     async for event in events:
                         yield event
-                answer = _answer(o, "".join(chunks), chunks)
+                answer = _answer(o, builder.text, builder.pieces)
                 flight.resolve(answer)
                 await state.cache.set(key, answer)
         else:
             # aclosing: when our consumer stops early, the upstream stream is
             # closed and its usage settled before the record is written.
-            async with aclosing(_stream_upstream(o, t0, catalog, model, [])) as events:
+            async with aclosing(_stream_upstream(o, t0, catalog, model, builder)) as events:
                 async for event in events:
                     yield event
     except BaseException as exc:
@@ -321,7 +358,7 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
 
 
 async def _stream_upstream(
-    o: Outcome, t0: float, catalog: Catalog, model: ModelEntry, chunks: list[str]
+    o: Outcome, t0: float, catalog: Catalog, model: ModelEntry, builder: AnswerBuilder
 ) -> AsyncIterator[StreamEvent]:
     started = time.perf_counter()
 
@@ -338,7 +375,7 @@ async def _stream_upstream(
             raise
 
     try:
-        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run)
+        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal(o.inp))
     finally:
         o.upstream_s += time.perf_counter() - started
     m, (it, chunk) = routed.model, routed.value
@@ -353,12 +390,12 @@ async def _stream_upstream(
         while chunk is not None:
             if chunk.counted is not None:  # before the yield: the consumer may stop there
                 counted = chunk.counted
-            if chunk.text:
-                chunks.append(chunk.text)
-                yield StreamDelta(chunk.text)
+            delta = builder.add(chunk)
+            if delta is not None:
+                yield delta
             if chunk.usage is not None:
                 usage = chunk.usage
-            if chunk.finish_reason:
+            if chunk.finish_reason and not chunk.index:
                 o.finish_reason = chunk.finish_reason
             chunk = await anext(it, None)
         routed.ticket.success()
@@ -373,7 +410,7 @@ async def _stream_upstream(
         _upstream_durations.get(o.provider).observe(o.upstream_s)
         # What was delivered is what is billed: the provider's usage when it sent one,
         # else the counts it did send and an estimate for the rest (flagged on the record).
-        _apply_usage(o, m, usage, "".join(chunks), counted)
+        _apply_usage(o, m, usage, builder.all_text(), counted)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
-    yield StreamEnd(_result(o, text="".join(chunks)))
+    yield StreamEnd(_result(o, choices=builder.choices(o.finish_reason)))

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.conf import settings
 
-from providers_app.adapters.types import Usage
+from providers_app.adapters.types import Message, Usage
 
+from .answer import Piece
 from .shared_state import SharedState, StateUnavailable
 from .types import CompletionInput
 
@@ -39,20 +41,28 @@ def cache_key(inp: CompletionInput, *, client_id: int, shared: bool = False) -> 
         "v": KEY_VERSION,
         "client": None if shared else client_id,
         "model": inp.model,
-        "messages": [[m.role, m.content] for m in inp.messages],
+        "messages": [_message(m) for m in inp.messages],
         "max_tokens": inp.max_tokens,
         "temperature": inp.temperature,
         "top_p": inp.top_p,
         "stop": list(inp.stop),
     }
+    if inp.options is not None:  # tools, response_format, seed, n, logprobs...: all shape the answer
+        canonical["options"] = asdict(inp.options)
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _message(m: Message) -> list[Any]:
+    if not (m.parts or m.tool_calls or m.tool_call_id is not None or m.name is not None):
+        return [m.role, m.content]
+    return [m.role, m.content, asdict(m)]
+
+
 @dataclass(slots=True)
 class CachedAnswer:
-    text: str
-    chunks: list[str]  # as streamed, so a hit can replay a stream
+    text: str  # choice 0's
+    chunks: list[Piece]  # as streamed (answer.py), so a hit can replay a stream
     finish_reason: str | None
     usage: Usage
     served_model: str

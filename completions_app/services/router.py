@@ -76,14 +76,24 @@ async def route(
     model: ModelEntry,
     attempts: list[Attempt],
     run: Callable[[ModelEntry, ProviderAdapter], Awaitable[T]],
+    refusal: Callable[[ModelEntry], GatewayError | None] | None = None,
 ) -> Routed[T]:
-    """Call `run` on the first (model, key) that answers; raise the last error otherwise."""
+    """Call `run` on the first (model, key) that answers; raise the last error otherwise.
+
+    `refusal`: what a model's provider kind cannot honour of this request. The requested
+    model's refusal is the client's error (400, naming the field); a fallback that would
+    refuse is skipped, its reason on the attempts as `unsupported:<field>`."""
     state = gateway_state()
     last: GatewayError | None = None
     waits: list[float] = []  # per model of the chain, when it may answer again
     chain = model_chain(catalog, model)
     for i, m in enumerate(chain):
         provider = m.provider
+        if refusal is not None and (refused := refusal(m)) is not None:
+            if i == 0:
+                raise refused
+            attempts.append(Attempt(m.name, provider.name, "", f"unsupported:{refused.field}"))
+            continue
         if i > 0:
             metrics.failovers_total.labels(from_model=chain[i - 1].name, to_model=m.name).inc()
         try:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from providers_app.adapters.types import Message, Usage
+from providers_app.adapters.types import ChatOptions, Choice, Message, ToolCall, ToolCallDelta, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,17 @@ class CompletionInput:
     stop: tuple[str, ...] = ()
     user: str | None = None
     cache: bool = True  # False: neither read nor write the response cache
+    options: ChatOptions | None = None  # tools, JSON output, n, logprobs...: None for plain text
+
+    @property
+    def plain(self) -> bool:
+        """Text in, text out: no options, no images, no tool turns (nothing a kind may refuse)."""
+        if self.options is not None:
+            return False
+        for m in self.messages:
+            if m.parts or m.tool_calls or m.tool_call_id is not None:
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +68,7 @@ class CompletionResult:
     model: str  # as requested
     served_model: str  # the public name of the model that answered (a fallback, perhaps)
     provider: str
-    text: str
-    finish_reason: str | None
+    choices: list[Choice]  # at least one; choices[0] is the answer the record describes
     usage: Usage
     cost_usd: Decimal
     cached: bool
@@ -65,6 +76,18 @@ class CompletionResult:
     response_id: str | None = None
     usage_estimated: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.choices[0].text
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.choices[0].tool_calls
 
 
 @dataclass(slots=True)
@@ -79,7 +102,16 @@ class StreamStart:
 
 @dataclass(slots=True)
 class StreamDelta:
+    """A piece of the answer: text of choice 0 in the common case. With tools, `n` or
+    logprobs, the other fields (as in adapters.types.StreamChunk); `finish_reason` only on
+    the piece that ends a choice other than 0 (choice 0's is on StreamEnd)."""
+
     text: str
+    index: int = 0
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    refusal: str | None = None
+    logprobs: Any = None
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Completion, StreamChunk, Usage
+from .types import ChatRequest, Choice, Completion, StreamChunk, Usage
 
 PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -99,8 +99,12 @@ def completion_from(body: Any) -> Completion:
         text_or_empty(block.get("text")) for block in content if isinstance(block, dict) and block.get("type") == "text"
     )
     return Completion(
-        text=text,
-        finish_reason=finish_reason(str_or_none(body.get("stop_reason"))),
+        choices=[
+            Choice(
+                text=text,
+                finish_reason=finish_reason(str_or_none(body.get("stop_reason"))),
+            )
+        ],
         usage=usage_from(usage),
         response_id=str_or_none(body.get("id")),
         model=str_or_none(body.get("model")),

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
+from providers_app.errors import InvalidRequest
+
 from .errors import classify
 from .http import Response, UpstreamHttp
 from .types import ChatRequest, Completion, StreamChunk
@@ -33,6 +35,13 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """The provider's auth and version headers for this key."""
+
+    @classmethod
+    def refusal(cls, request: ChatRequest) -> InvalidRequest | None:
+        """The first thing of `request` this kind cannot honour, as the client's error naming
+        the field; None when it can honour all of it. Checked before any call (the router
+        skips a fallback that would refuse), so nothing is ever dropped silently."""
+        return None
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion: ...

@@ -20,7 +20,7 @@ from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .ndjson import aiter_lines
-from .types import ChatRequest, Completion, StreamChunk, Usage
+from .types import ChatRequest, Choice, Completion, StreamChunk, Usage
 
 PROVIDER = "ollama"
 DEFAULT_BASE_URL = "http://localhost:11434"
@@ -74,8 +74,12 @@ def completion_from(body: Any) -> Completion:
     if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
         raise UpstreamMalformedResponse(f"{PROVIDER}: response has no message")
     return Completion(
-        text=text_or_empty(body["message"].get("content")),
-        finish_reason=finish_reason(str_or_none(body.get("done_reason"))),
+        choices=[
+            Choice(
+                text=text_or_empty(body["message"].get("content")),
+                finish_reason=finish_reason(str_or_none(body.get("done_reason"))),
+            )
+        ],
         usage=usage_from(body),
         response_id=None,
         model=str_or_none(body.get("model")),

@@ -31,7 +31,7 @@ from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Completion, StreamChunk, Usage
+from .types import ChatRequest, Choice, Completion, StreamChunk, Usage
 
 PROVIDER = "openai"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -93,8 +93,12 @@ def completion_from(body: Any) -> Completion:
         raise UpstreamMalformedResponse(f"{PROVIDER}: choice has no message")
     usage = body.get("usage")
     return Completion(
-        text=text_or_empty(message.get("content")),
-        finish_reason=str_or_none(choice.get("finish_reason")),
+        choices=[
+            Choice(
+                text=text_or_empty(message.get("content")),
+                finish_reason=str_or_none(choice.get("finish_reason")),
+            )
+        ],
         usage=usage_from(usage) if usage is not None else Usage(),
         response_id=str_or_none(body.get("id")),
         model=str_or_none(body.get("model")),

@@ -1,16 +1,119 @@
-"""Normalized request and result types: the only shapes that cross the adapter boundary."""
+"""Normalized request and result types: the only shapes that cross the adapter boundary.
+
+One model for every interface and every provider kind (docs/api.md has the field x kind
+table). A text-only request carries no `ChatOptions` (options=None), so the common path
+builds and reads nothing it does not use; tools, JSON output, images and the rarer
+sampling fields live in `ChatOptions`, which each adapter translates or refuses by name
+(ProviderAdapter.unsupported).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
+
+
+# --- the request --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image by URL. A data URL is split at parse time (checked base64, an image type)."""
+
+    url: str  # an https URL, or the whole data URL
+    media_type: str | None = None  # data URLs: e.g. "image/png"
+    data: str | None = None  # data URLs: the base64 payload
+    detail: str | None = None  # OpenAI's "auto" | "low" | "high"
+
+    @property
+    def is_data(self) -> bool:
+        return self.data is not None
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it (not re-encoded)
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    role: str  # one of ROLES
-    content: str
+    role: str  # one of ROLES ("developer" arrives as "system")
+    content: str  # the text (text parts joined); "" for an assistant turn of tool calls only
+    parts: tuple[Part, ...] = ()  # set only when the content has an image: every part, in order
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant turns
+    tool_call_id: str | None = None  # role "tool": the call it answers
+    name: str | None = None  # the participant's name (OpenAI's `name`)
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON Schema of type object
+    strict: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    mode: str  # "auto" | "none" | "required" | "function"
+    name: str | None = None  # mode "function": the tool that must be called
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    type: str  # "text" | "json_object" | "json_schema"
+    name: str | None = None  # json_schema
+    schema: dict[str, Any] | None = None  # json_schema
+    strict: bool | None = None  # json_schema
+    description: str | None = None  # json_schema
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """Everything past plain text generation; None on a ChatRequest that uses none of it.
+    Each field is None / empty when the client did not send it: an adapter sends only what
+    was given, and refuses (by name) what its provider cannot honour."""
+
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    n: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    metadata: dict[str, str] | None = None
+    reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
+    # Set by the service from the model's admin settings, not by clients:
+    json_schema_via_tool: bool = False  # anthropic: json_schema as a forced tool, not output_config
+
+    def fields_set(self) -> list[str]:
+        """The client-visible fields given (for refusals and docs)."""
+        out = []
+        for name in _OPTION_FIELDS:
+            value = getattr(self, name)
+            if value is not None and value != ():
+                out.append(name)
+        return out
+
+
+_OPTION_FIELDS = (
+    "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
+    "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,32 +127,66 @@ class ChatRequest:
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     user: str | None = None
+    options: ChatOptions | None = None
+
+
+# --- the answer -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0  # never includes cache reads or writes
+    output_tokens: int = 0  # includes reasoning tokens (priced as output)
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0  # of output_tokens, those spent reasoning (for the record)
 
 
 @dataclass(slots=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+class Choice:
+    """One answer. Most requests have one; OpenAI's `n` asks for more."""
+
+    text: str = ""
+    finish_reason: str | None = None  # OpenAI's words: stop | length | tool_calls | content_filter
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
+    logprobs: Any = None  # OpenAI's logprobs object, as the provider sent it
+    index: int = 0
 
 
 @dataclass(slots=True)
 class Completion:
-    text: str
-    finish_reason: str | None
+    choices: list[Choice]  # at least one; choices[0] is the answer the record describes
     usage: Usage
     response_id: str | None = None
     model: str | None = None  # as the provider reported it
 
+    @property
+    def text(self) -> str:
+        return self.choices[0].text
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a streamed tool call, in OpenAI's terms: the first piece of call `index`
+    carries its id and name, later ones argument fragments only."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
 
 @dataclass(slots=True)
 class StreamChunk:
-    """A piece of a streamed answer. The last chunk of a stream carries
-    `usage` and `finish_reason`; text chunks carry neither. `counted`: the input and cache
-    counts a provider reports before its answer (Anthropic's message_start), on the first
-    chunk after them, so that a stream cut or abandoned before its end is billed them rather
-    than an estimate (its output_tokens counts nothing delivered)."""
+    """A piece of a streamed answer. The last chunk of a stream carries `usage` and choice
+    0's `finish_reason`; other chunks carry neither, except that with `n` > 1 a choice other
+    than 0 ends with a chunk of its own (its `index` and `finish_reason`). `counted`: the
+    input and cache counts a provider reports before its answer (Anthropic's message_start),
+    on the first chunk after them, so that a stream cut or abandoned before its end is
+    billed them rather than an estimate (its output_tokens counts nothing delivered)."""
 
     text: str = ""
     finish_reason: str | None = None
@@ -57,3 +194,7 @@ class StreamChunk:
     response_id: str | None = None
     counted: Usage | None = None
     extra: dict = field(default_factory=dict)
+    index: int = 0  # the choice this piece belongs to
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    refusal: str | None = None  # a fragment of a refusal
+    logprobs: Any = None  # this piece's logprobs object (OpenAI's shape)

@@ -8,6 +8,7 @@ frames and error bodies look; faults are applied here, the same way for all of t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -27,26 +28,107 @@ class Prompt:
     stop: tuple[str, ...]
     stream: bool
     include_usage: bool = True  # OpenAI sends the final usage chunk only when asked
+    # What each provider's wire says of tools, JSON output and images, parsed by its module:
+    tools: tuple[tuple[str, dict[str, Any] | None], ...] = ()  # (name, JSON Schema of the arguments)
+    tool_choice: str | None = None  # None/"auto", "none", "required" (any tool), or a tool's name
+    tool_results: tuple[str, ...] = ()  # the results in the last turn, when it answers tool calls
+    json_schema: dict[str, Any] | None = None  # structured output asked for (the schema)
+    json_mode: bool = False  # JSON asked for without a schema
+    images: int = 0  # well-formed image parts seen
+    n: int = 1
 
 
 @dataclass(frozen=True)
 class Answer:
     chunks: tuple[str, ...]  # concatenated, they are the answer text
-    finish: str  # "stop" | "length" | "stop_sequence" (each provider maps it to its own word)
+    finish: str  # "stop" | "length" | "stop_sequence" | "tool_calls" (each provider maps it to its own word)
     stop_sequence: str | None
     input_tokens: int  # words in every message: deterministic, non-trivial
     output_tokens: int  # words in the answer
     cache_read: int
     cache_write: int
+    tool_calls: tuple[ToolCallAnswer, ...] = ()
 
     @property
     def text(self) -> str:
         return "".join(self.chunks)
 
 
+@dataclass(frozen=True)
+class ToolCallAnswer:
+    id: str
+    name: str
+    arguments: str  # JSON text
+    fragments: tuple[str, ...]  # the arguments as a stream sends them (joined: `arguments`)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return json.loads(self.arguments)
+
+
+def _split(text: str, pieces: int) -> tuple[str, ...]:
+    n = max(1, min(pieces, len(text)))
+    return tuple(text[i * len(text) // n : (i + 1) * len(text) // n] for i in range(n))
+
+
+def _first_property(schema: dict[str, Any] | None, default: str) -> str:
+    props = (schema or {}).get("properties")
+    if isinstance(props, dict) and props:
+        return next(iter(props))
+    return default
+
+
+def _tool_answer(prompt: Prompt, last_user: str, chunks: int) -> tuple[ToolCallAnswer, ...] | None:
+    """The calls the fake model makes: the forced tool, or the first one; every tool (up to
+    3) when the last user message says "parallel". Arguments: the first property of the
+    tool's schema (else "input") set to the last user message."""
+    if not prompt.tools or prompt.tool_choice == "none" or prompt.tool_results:
+        return None
+    names = dict(prompt.tools)
+    if prompt.tool_choice not in (None, "auto", "required"):
+        chosen = [prompt.tool_choice] if prompt.tool_choice in names else []
+    elif "parallel" in last_user.split():
+        chosen = list(names)[:3]
+    else:
+        chosen = [prompt.tools[0][0]]
+    out = []
+    for i, name in enumerate(chosen):
+        arguments = json.dumps({_first_property(names[name], "input"): last_user})
+        ident = "call_" + hashlib.sha1(f"{i}:{name}:{arguments}".encode()).hexdigest()[:16]  # noqa: S324
+        out.append(ToolCallAnswer(id=ident, name=name, arguments=arguments, fragments=_split(arguments, chunks)))
+    return tuple(out)
+
+
 def answer_for(prompt: Prompt, *, chunks: int, cache_read: int = 0, cache_write: int = 0) -> Answer:
     """Echo the last user message's words, cut by stop words and max_tokens, in `chunks` pieces."""
     last_user = next((t for role, t in reversed(prompt.texts) if role == "user"), "")
+    calls = _tool_answer(prompt, last_user, chunks)
+    if calls:
+        return Answer(
+            chunks=(),
+            finish="tool_calls",
+            stop_sequence=None,
+            input_tokens=sum(len(t.split()) for _, t in prompt.texts),
+            output_tokens=sum(len(c.arguments.split()) for c in calls),
+            cache_read=cache_read,
+            cache_write=cache_write,
+            tool_calls=calls,
+        )
+    if prompt.json_schema is not None or prompt.json_mode:
+        text = json.dumps({_first_property(prompt.json_schema, "answer"): last_user})
+        return Answer(
+            chunks=_split(text, chunks),
+            finish="stop",
+            stop_sequence=None,
+            input_tokens=sum(len(t.split()) for _, t in prompt.texts),
+            output_tokens=len(text.split()),
+            cache_read=cache_read,
+            cache_write=cache_write,
+        )
+    if prompt.tool_results:  # the turn after the calls: say what the tools said
+        last_user = "tools said: " + " | ".join(prompt.tool_results)
+    if prompt.images:
+        last_user = f"images={prompt.images} {last_user}"
     words = last_user.split() or ["ok"]
     finish, stop_sequence = "stop", None
     for i, word in enumerate(words):

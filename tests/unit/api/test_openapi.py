@@ -22,7 +22,7 @@ from completions_app.api.native import native_json
 from completions_app.api.openai_compat import _ChunkRenderer, openai_json
 from completions_app.services.db import db_run
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd
-from providers_app.adapters.types import Usage
+from providers_app.adapters.types import Choice, Usage
 from providers_app.errors import UpstreamTimeout
 from tests.factories import client_create
 
@@ -100,7 +100,8 @@ async def test_each_declared_field_is_checked_by_the_route(post, op):
 # --- the rendered answers fit their declared shapes ---------------------------------------------
 def _result(**kw: object) -> CompletionResult:
     result = CompletionResult(
-        request_id="r1", model="m", served_model="m", provider="oa", text="hi", finish_reason="stop",
+        request_id="r1", model="m", served_model="m", provider="oa",
+        choices=[Choice(text="hi", finish_reason="stop")],
         usage=Usage(input_tokens=3, output_tokens=2, cache_read_tokens=1, cache_write_tokens=0),
         cost_usd=Decimal("0.0001"), cached=False, latency_ms=1.5,
     )  # fmt: skip
@@ -109,7 +110,7 @@ def _result(**kw: object) -> CompletionResult:
 
 def test_rendered_answers_fit_their_declarations():
     v1.COMPLETE_RESPONSE.check(native_json(_result()))
-    v1.COMPLETE_RESPONSE.check(native_json(_result(finish_reason=None)))
+    v1.COMPLETE_RESPONSE.check(native_json(_result(choices=[Choice(text="hi")])))
     v1.CHAT_RESPONSE.check(openai_json(_result()))
     render = _ChunkRenderer("r1", "m", include_usage=True)
     chunks = [*render(StreamDelta("hi")), *render(StreamEnd(_result()))]

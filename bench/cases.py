@@ -11,6 +11,17 @@ from .procs import MODEL
 PROMPT = " ".join(f"word{i}" for i in range(30))
 
 
+# The tool the tool-call cases offer; the fake calls it with {"q": PROMPT}.
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "lookup",
+        "description": "Looks a phrase up.",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+    },
+}
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -22,6 +33,7 @@ class Case:
     cache: bool = False  # temperature 0, same body: every request after the first is a hit
     long: bool = False  # uses the long duration (the 500 req/s case)
     workers: int = 1  # `serve --workers N`; with 2 the gateway may use both cores (not pinned)
+    tools: bool = False  # offers a tool: the fake answers a tool call (streamed: 20 argument deltas)
 
     @property
     def open_loop(self) -> bool:
@@ -36,6 +48,8 @@ class Case:
             # Not 0: only temperature-0 requests are cached, and only the cache case wants hits.
             "temperature": 0 if self.cache else 0.7,
         }
+        if self.tools:
+            data["tools"] = [TOOL]
         if self.stream:
             data["stream"] = True
             data["stream_options"] = {"include_usage": True}
@@ -48,6 +62,15 @@ CASES: tuple[Case, ...] = (
     Case("c64", "0 ms upstream, concurrency 64", latency_ms=0, concurrency=64),
     Case("c512_200ms", "200 ms upstream, 512 in flight", latency_ms=200, concurrency=512),
     Case("stream16", "streaming, 20 chunks, 0 ms upstream, concurrency 16", latency_ms=0, concurrency=16, stream=True),
+    Case("tools16", "tool call, 0 ms upstream, concurrency 16", latency_ms=0, concurrency=16, tools=True),
+    Case(
+        "toolstream16",
+        "streamed tool call, 20 argument deltas, 0 ms upstream, concurrency 16",
+        latency_ms=0,
+        concurrency=16,
+        stream=True,
+        tools=True,
+    ),
     Case("cache64", "cache hits (temperature 0, same body), concurrency 64", latency_ms=0, concurrency=64, cache=True),
     Case("rate500_1500ms", "1.5 s upstream, 500 req/s offered (open loop)", latency_ms=1500, rate=500, long=True),
     # The two load cases again with `serve --workers 2`: what the whole machine serves. The
@@ -68,6 +91,9 @@ FAKE_CHUNKS = 20
 # Targets from issue 7, on this 2-core machine.
 TARGET_CPU_MS = 3.0  # per non-streamed request
 TARGET_CPU_MS_STREAM = 6.0  # per 20-chunk stream
+# From issue 13: tool calls.
+TARGET_CPU_MS_TOOLS = 1.0  # per non-streamed tool-call request
+TARGET_CPU_MS_TOOL_STREAM = 2.0  # per streamed tool call of 20 argument deltas
 TARGET_ADDED_P50_MS = 3.0  # at concurrency 1
 TARGET_P99_MS_512 = 600.0  # 512 in flight on a 200 ms upstream, zero errors
 TARGET_RSS_MB = 150.0

@@ -11,6 +11,8 @@ from .cases import (
     TARGET_ADDED_P50_MS,
     TARGET_CPU_MS,
     TARGET_CPU_MS_STREAM,
+    TARGET_CPU_MS_TOOL_STREAM,
+    TARGET_CPU_MS_TOOLS,
     TARGET_P99_MS_512,
     TARGET_RSS_MB,
     TARGET_SUCCESS_500,
@@ -118,6 +120,12 @@ def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
                 verdict(s.cpu <= TARGET_CPU_MS_STREAM),
             )
         )
+    for name, target, what in (
+        ("tools16", TARGET_CPU_MS_TOOLS, "non-streamed tool-call request"),
+        ("toolstream16", TARGET_CPU_MS_TOOL_STREAM, "streamed tool call (20 argument deltas)"),
+    ):
+        if (t := by.get(name)) and t.cpu is not None:
+            rows.append((f"gateway CPU ≤ {target:g} ms per {what}", fmt(t.cpu, 2), verdict(t.cpu <= target)))
     if (c1 := by.get("c1")) and c1.added_p50 is not None:
         rows.append(
             (

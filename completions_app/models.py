@@ -50,6 +50,9 @@ class CompletionRecord(models.Model):
     http_status = models.PositiveSmallIntegerField(default=200)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of output_tokens, those spent reasoning (priced as output)."
+    )
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     input_price_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)

@@ -88,6 +88,7 @@ def outcome_finish(o: Outcome) -> None:
                 http_status=o.http_status,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
                 cache_read_tokens=usage.cache_read_tokens,
                 cache_write_tokens=usage.cache_write_tokens,
                 input_price_per_mtok=p.input if p else None,

@@ -48,6 +48,7 @@ class RecordRow(NamedTuple):
     http_status: int
     input_tokens: int
     output_tokens: int
+    reasoning_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
     input_price_per_mtok: Decimal | None

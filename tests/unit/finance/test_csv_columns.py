@@ -1,4 +1,5 @@
-"""The CSV's columns: the original ones keep their order, `usage_estimated` is appended after `stream`."""
+"""The CSV's columns: the original ones keep their order; `usage_estimated`, then `reasoning_tokens`,
+are appended after `stream` (a consumer reading columns by position keeps working)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ ORIGINAL = (
 ).split(",")
 
 
-def test_usage_estimated_is_appended_after_the_original_columns():
-    assert HEADER == [*ORIGINAL, "usage_estimated"]
+def test_new_columns_are_appended_after_the_original_columns():
+    assert HEADER == [*ORIGINAL, "usage_estimated", "reasoning_tokens"]
 
 
 @pytest.mark.django_db
@@ -34,3 +35,20 @@ def test_usage_estimated_values():
     assert (by_id[exact.request_id]["stream"], by_id[exact.request_id]["usage_estimated"]) == ("false", "false")
     assert (by_id[estimated.request_id]["stream"], by_id[estimated.request_id]["usage_estimated"]) == ("true", "true")
     assert list(rows[0]) == HEADER
+
+
+@pytest.mark.django_db
+def test_reasoning_tokens_values():
+    day = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    plain = record_create(day)
+    reasoned = record_create(day.replace(hour=13), output_tokens=900)
+    CompletionRecord.objects.filter(pk=reasoned.pk).update(reasoning_tokens=640)
+    rows = list(csv.DictReader(io.StringIO("".join(csv_lines(records_select())), newline="")))
+    by_id = {row["request_id"]: row for row in rows}
+    assert (by_id[plain.request_id]["output_tokens"], by_id[plain.request_id]["reasoning_tokens"]) == ("20", "0")
+    # Part of output_tokens, not added to them.
+    assert (by_id[reasoned.request_id]["output_tokens"], by_id[reasoned.request_id]["reasoning_tokens"]) == (
+        "900",
+        "640",
+    )
+    assert list(rows[0])[-1] == "reasoning_tokens"

@@ -49,6 +49,7 @@ def planted(base_day) -> dict[str, CompletionRecord]:
             error_type=f"{c}SUM(A1:A9)",
             input_tokens=1000 + i,
             output_tokens=20_000 + i,
+            reasoning_tokens=300 + i,
             cache_read_tokens=i,
             input_price_per_mtok=Decimal("-0.15"),  # a negative number is a number, not text
             output_price_per_mtok=Decimal("12.345678"),
@@ -99,6 +100,7 @@ def test_formula_texts_are_neutralised_and_numbers_stay_exact(export, planted, f
         assert Decimal(row["output_price_per_mtok"]) == Decimal("12.345678")
         assert int(row["input_tokens"]) == record.input_tokens
         assert int(row["output_tokens"]) == record.output_tokens
+        assert row["reasoning_tokens"] == str(record.reasoning_tokens)
         assert int(row["cache_read_tokens"]) == record.cache_read_tokens
         assert float(row["latency_ms"]) == record.latency_ms < 0
         assert row["status"] == "error" and row["stream"] == "false"

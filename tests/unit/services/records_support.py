@@ -33,6 +33,7 @@ def row(**changes: object) -> RecordRow:
         "http_status": 429,
         "input_tokens": 12345,
         "output_tokens": 678,
+        "reasoning_tokens": 11,
         "cache_read_tokens": 9,
         "cache_write_tokens": 10,
         "input_price_per_mtok": Decimal("0.15"),

@@ -83,7 +83,7 @@ def test_every_outcome_value_lands_in_its_column(monkeypatch):
     )
     o.served_model, o.provider, o.provider_key = "served", "prov", "k1"
     o.status, o.error_type, o.http_status = CompletionRecord.Status.ERROR, "upstream_error", 502
-    o.usage = Usage(input_tokens=1, output_tokens=2, cache_read_tokens=3, cache_write_tokens=4)
+    o.usage = Usage(input_tokens=1, output_tokens=7, cache_read_tokens=3, cache_write_tokens=4, reasoning_tokens=5)
     o.prices = Prices(
         input=Decimal("1.1"), output=Decimal("2.2"), cache_read=Decimal("3.3"), cache_write=Decimal("4.4")
     )
@@ -106,7 +106,8 @@ def test_every_outcome_value_lands_in_its_column(monkeypatch):
         "error_type": "upstream_error",
         "http_status": 502,
         "input_tokens": 1,
-        "output_tokens": 2,
+        "output_tokens": 7,
+        "reasoning_tokens": 5,
         "cache_read_tokens": 3,
         "cache_write_tokens": 4,
         "input_price_per_mtok": Decimal("1.1"),

@@ -154,6 +154,7 @@ def rows(n: int, clients: list[int]) -> list[RecordRow]:
                 http_status=200,
                 input_tokens=30 + i % 7,
                 output_tokens=64,
+                reasoning_tokens=0,
                 cache_read_tokens=0,
                 cache_write_tokens=0,
                 input_price_per_mtok=Decimal("0.15"),

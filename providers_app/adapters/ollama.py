@@ -140,22 +140,25 @@ class StreamState:
     def chunk_for(self, part: dict[str, Any]) -> StreamChunk | None:
         message = part.get("message")
         text = str_or_none(field_of(message, "content"))
-        calls = tool_calls_from(field_of(message, "tool_calls"), self.calls)
-        self.calls += len(calls)
+        raw_calls = field_of(message, "tool_calls")
+        deltas: tuple[ToolCallDelta, ...] = ()
+        if raw_calls:  # whole calls: one delta each, with everything
+            first = self.calls
+            calls = tool_calls_from(raw_calls, first)
+            self.calls += len(calls)
+            deltas = tuple(
+                ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(calls, first)
+            )
         if part.get("done"):
             self.done = True
             self.final = StreamChunk(
                 finish_reason="tool_calls" if self.calls else finish_reason(str_or_none(part.get("done_reason"))),
                 usage=usage_from(part),
             )
-        logprobs = logprobs_from(part.get("logprobs"))
-        if not (text or calls or logprobs):
+        raw_logprobs = part.get("logprobs")
+        if not (text or deltas or raw_logprobs):
             return None
-        deltas = tuple(
-            ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments)
-            for i, c in enumerate(calls, self.calls - len(calls))
-        )
-        return StreamChunk(text=text or "", tool_calls=deltas, logprobs=logprobs)
+        return StreamChunk(text=text or "", tool_calls=deltas, logprobs=logprobs_from(raw_logprobs))
 
     def final_chunk(self) -> StreamChunk:
         if not self.done:

@@ -80,10 +80,11 @@ def _options_refusal(o: ChatOptions) -> InvalidRequest | None:
         return _cannot("metadata", "Ollama keeps no metadata with a request.")
     if o.tool_choice is not None and o.tool_choice.mode in ("required", "function"):
         return _cannot("tool_choice", "Ollama has no tool_choice: the model decides whether to call a tool.")
-    if o.parallel_tool_calls is False:
+    sends_tools = o.tool_choice is None or o.tool_choice.mode != "none"  # "none": no tools go, nothing to keep
+    if o.parallel_tool_calls is False and sends_tools:
         return _cannot("parallel_tool_calls", "Ollama cannot be kept to one tool call per answer.")
     for i, tool in enumerate(o.tools):
-        if tool.strict:
+        if tool.strict and sends_tools:
             return _cannot(f"tools[{i}].function.strict", "Ollama does not constrain tool arguments to the schema.")
     if o.reasoning_effort is not None and o.reasoning_effort not in THINK_LEVELS:
         return _cannot("reasoning_effort", f"Ollama's think levels are {', '.join(THINK_LEVELS)}.")
@@ -102,8 +103,17 @@ def request_params(request: ChatRequest) -> dict[str, Any]:
     """ChatRequest -> the JSON body of POST /api/chat (without `stream`). Raises the
     refusal (InvalidRequest) for what Ollama cannot honour."""
     o = request.options
-    plain = o is None and all(map(_is_plain, request.messages))
-    if not plain and (refused := refusal_of(request)) is not None:
+    # Plain messages (the common case) in one pass; a message with more -> the whole translation.
+    messages = [
+        {"role": m.role, "content": m.content}
+        for m in request.messages
+        if not (m.parts or m.tool_calls or m.tool_call_id is not None or m.name is not None)
+    ]
+    if len(messages) != len(request.messages):
+        if (refused := refusal_of(request)) is not None:
+            raise refused
+        messages = _messages(request.messages)
+    elif o is not None and (refused := _options_refusal(o)) is not None:
         raise refused
     options: dict[str, Any] = {}
     if request.max_tokens is not None:
@@ -114,12 +124,7 @@ def request_params(request: ChatRequest) -> dict[str, Any]:
         options["top_p"] = request.top_p
     if request.stop:
         options["stop"] = list(request.stop)
-    params: dict[str, Any] = {
-        "model": request.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages]
-        if plain
-        else _messages(request.messages),
-    }
+    params: dict[str, Any] = {"model": request.model, "messages": messages}
     if o is not None:
         _add_options(params, options, o)
     if options:

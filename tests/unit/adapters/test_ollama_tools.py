@@ -286,6 +286,12 @@ async def test_refused_by_name_before_any_call(adapter, fake, case):
         {"logprobs": False},
         {"reasoning_effort": "high"},
         {"response_format": ResponseFormat("text")},
+        # tool_choice "none" sends no tools: how they would be called does not matter.
+        {
+            "tools": (Tool("get_weather", None, WEATHER_SCHEMA, strict=True),),
+            "tool_choice": ToolChoice("none"),
+            "parallel_tool_calls": False,
+        },
     ],
 )
 def test_what_ollama_honours_is_not_refused(options):

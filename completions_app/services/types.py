@@ -38,7 +38,7 @@ class CompletionInput:
         if self.options is not None:
             return False
         for m in self.messages:
-            if m.parts or m.tool_calls or m.tool_call_id is not None or m.name is not None:
+            if m.parts or m.tool_calls or m.tool_call_id is not None or m.name is not None or m.role == "tool":
                 return False
         return True
 

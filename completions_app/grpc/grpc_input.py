@@ -10,6 +10,7 @@ as before the rich fields existed and gets options=None.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiproxy.v1 import proxy_pb2 as pb
@@ -26,7 +27,7 @@ from providers_app.adapters.types import (
     ToolCall,
     ToolChoice,
 )
-from providers_app.errors import InvalidRequest
+from providers_app.errors import GatewayError, InvalidRequest
 
 # Proto enum value -> the model's word. UNSPECIFIED (0) is absent: it is refused or inferred.
 TOOL_CHOICE_MODES = {
@@ -227,3 +228,28 @@ def _json_object(text: str, *, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{field} must be a JSON object (a JSON Schema).", field=field)
     return value
+
+
+# --- field names in errors --------------------------------------------------------------------
+# The service's shared checks and the adapters name fields by OpenAI's JSON paths (REST's);
+# the same fields have other names in the proto.
+_PROTO_PATHS = (
+    (re.compile(r"(messages\[\d+\])\.content\["), r"\1.parts["),
+    (re.compile(r"\.function\.(arguments|parameters)\b"), r".\1_json"),
+    (re.compile(r"\.function\.name\b"), ".name"),
+    (re.compile(r"\bresponse_format\.json_schema\.schema\b"), "response_format.schema_json"),
+    (re.compile(r"\bresponse_format\.json_schema\."), "response_format."),
+)
+
+
+def proto_field_named(exc: Exception) -> Exception:
+    """`exc` with its field (and the field where its message says it) in the proto's names."""
+    if not isinstance(exc, GatewayError) or not exc.field or not ("." in exc.field or "[" in exc.field):
+        return exc
+    field = exc.field
+    for pattern, replacement in _PROTO_PATHS:
+        field = pattern.sub(replacement, field)
+    if field != exc.field:
+        exc.message = exc.message.replace(exc.field, field)
+        exc.field = field
+    return exc

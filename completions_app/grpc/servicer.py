@@ -20,7 +20,7 @@ from completions_app.services.types import CallContext, ClientIdentity, Completi
 from providers_app.errors import AuthenticationFailed, GatewayError
 
 from .errors import client_deadline, rpc_abort
-from .grpc_input import completion_input_from
+from .grpc_input import completion_input_from, proto_field_named
 from .grpc_render import complete_response, provider_status_pb, stream_delta, stream_final
 from .interceptor import current_request_id
 
@@ -82,7 +82,7 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                 result = await completion.completion_create(inp, call_context(client, remaining))
             return complete_response(result)
         except Exception as exc:
-            await rpc_abort(context, exc, rpc="Complete")
+            await rpc_abort(context, proto_field_named(exc), rpc="Complete")
 
     async def StreamComplete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> None:
         # Written with context.write() rather than as an async generator, so that when the
@@ -106,7 +106,7 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                     # The contract: a stream without its final message is an error, never a silent end.
                     raise GatewayError("The completion stream ended without its final message.")
         except Exception as exc:
-            await rpc_abort(context, exc, rpc="StreamComplete")
+            await rpc_abort(context, proto_field_named(exc), rpc="StreamComplete")
 
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext

@@ -96,7 +96,17 @@ BAD = {
         pb.CompleteRequest(
             model=MODEL, prompt="hi", tools=[pb.Tool(name="weather", parameters_json='{"type": "string"}')]
         ),
-        "tools[0].function.parameters",  # the service's shared check (chat_checks) names it the REST way
+        "tools[0].parameters_json",  # the service's check, its REST name made the proto's
+    ),
+    "a json_schema whose name is not a name": (
+        pb.CompleteRequest(
+            model=MODEL,
+            prompt="hi",
+            response_format=pb.ResponseFormat(
+                type=pb.ResponseFormat.TYPE_JSON_SCHEMA, name="a summary!", schema_json='{"type": "object"}'
+            ),
+        ),
+        "response_format.name",
     ),
 }
 

@@ -1,12 +1,15 @@
 """Service results -> proto: choice 0's text, tool calls, refusal and finish reason; stream
-pieces with tool-call deltas; the status message naming the field at fault."""
+pieces with tool-call deltas; errors naming the field at fault by its proto name."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from aiproxy.v1 import proxy_pb2 as pb
 from completions_app.grpc.errors import status_message
+from completions_app.grpc.grpc_input import proto_field_named
 from completions_app.grpc.grpc_render import complete_response, stream_delta
 from completions_app.services.types import CompletionResult, StreamDelta
 from providers_app.adapters.types import Choice, ToolCall, ToolCallDelta, Usage
@@ -65,3 +68,24 @@ def test_the_status_message_names_the_field() -> None:
     already = InvalidRequest("tool_choice names 'x', which is not in tools.", field="tool_choice")
     assert status_message(already) == already.message
     assert status_message(InvalidRequest("No field.")) == "No field."
+
+
+@pytest.mark.parametrize(
+    ("rest", "proto"),
+    [
+        ("tools[0].function.parameters", "tools[0].parameters_json"),
+        ("tools[2].function.name", "tools[2].name"),
+        ("messages[1].tool_calls[0].function.name", "messages[1].tool_calls[0].name"),
+        ("messages[1].tool_calls[0].function.arguments", "messages[1].tool_calls[0].arguments_json"),
+        ("messages[3].content[1].image_url.url", "messages[3].parts[1].image_url.url"),
+        ("response_format.json_schema.schema", "response_format.schema_json"),
+        ("response_format.json_schema.name", "response_format.name"),
+        ("tool_choice", "tool_choice"),
+        ("messages[2].tool_call_id", "messages[2].tool_call_id"),
+    ],
+)
+def test_errors_name_fields_as_the_proto_does(rest: str, proto: str) -> None:
+    exc = proto_field_named(InvalidRequest(f"{rest} must be right.", field=rest))
+    assert isinstance(exc, InvalidRequest)
+    assert exc.field == proto
+    assert exc.message == f"{proto} must be right."

@@ -22,6 +22,7 @@ from .interceptor import current_request_id
 log = logging.getLogger(__name__)
 
 ERROR_TYPE_HEADER = "x-error-type"
+ERROR_FIELD_HEADER = "x-error-field"  # the request field at fault (REST's `param`)
 
 
 class ClientDeadlineExceeded(GatewayError):
@@ -41,6 +42,14 @@ def status_code_for(exc: GatewayError) -> grpc.StatusCode:
         return grpc.StatusCode.INTERNAL
 
 
+def status_message(exc: GatewayError) -> str:
+    """The error's message, naming the field at fault when the message does not already:
+    most clients show only the status message, not the trailers."""
+    if exc.field and exc.field not in exc.message:
+        return f"{exc.field}: {exc.message}"
+    return exc.message
+
+
 async def rpc_abort(context: grpc.aio.ServicerContext, exc: Exception, *, rpc: str) -> NoReturn:
     """End the RPC with the status for `exc` (via `context.abort`, which raises).
 
@@ -53,8 +62,10 @@ async def rpc_abort(context: grpc.aio.ServicerContext, exc: Exception, *, rpc: s
         trailing = [(ERROR_TYPE_HEADER, exc.code)]
         if (retry_after := exc.retry_after_header()) is not None:
             trailing.append(("retry-after", retry_after))
+        if exc.field:
+            trailing.append((ERROR_FIELD_HEADER, exc.field))
         context.set_trailing_metadata(tuple(trailing))
-        await context.abort(status_code_for(exc), exc.message)
+        await context.abort(status_code_for(exc), status_message(exc))
     log.error("gRPC %s failed with an unexpected error (request_id=%s)", rpc, current_request_id(), exc_info=exc)
     context.set_trailing_metadata(((ERROR_TYPE_HEADER, GatewayError.code),))
     await context.abort(grpc.StatusCode.INTERNAL, GatewayError.default_message)

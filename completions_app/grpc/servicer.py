@@ -1,4 +1,5 @@
-"""aiproxy.v1.AIProxyService: parse the request, call the completion service, render.
+"""aiproxy.v1.AIProxyService: parse the request (grpc_input), call the completion service,
+render (grpc_render).
 
 Nothing about caching, routing, cost or records lives here (docs/architecture.md); errors are
 mapped to statuses in errors.py. Every handler runs inside the interceptor's scope.
@@ -15,19 +16,12 @@ from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
 from completions_app.services import status as status_service
 from completions_app.services.client_address import grpc_peer_host
-from completions_app.services.cost import cost_format
-from completions_app.services.types import (
-    CallContext,
-    ClientIdentity,
-    CompletionInput,
-    CompletionResult,
-    StreamDelta,
-    StreamEnd,
-)
-from providers_app.adapters.types import ROLES, Message, Usage
-from providers_app.errors import AuthenticationFailed, GatewayError, InvalidRequest
+from completions_app.services.types import CallContext, ClientIdentity, CompletionInput, StreamDelta, StreamEnd
+from providers_app.errors import AuthenticationFailed, GatewayError
 
 from .errors import client_deadline, rpc_abort
+from .grpc_input import completion_input_from, proto_field_named
+from .grpc_render import complete_response, provider_status_pb, stream_delta, stream_final
 from .interceptor import current_request_id
 
 INTERFACE = "grpc"
@@ -58,35 +52,6 @@ async def authenticate(context: grpc.aio.ServicerContext) -> ClientIdentity:
     return await auth.client_authenticate(key, client_address(context))
 
 
-def completion_input_from(request: pb.CompleteRequest) -> CompletionInput:
-    """Proto-level checks only; the service validates the values themselves."""
-    if not request.model:
-        raise InvalidRequest("'model' is required.", field="model")
-    if request.prompt and request.messages:
-        raise InvalidRequest("Send either 'prompt' or 'messages', not both.", field="messages")
-    if request.prompt:
-        messages: tuple[Message, ...] = (Message("user", request.prompt),)
-    elif request.messages:
-        for i, m in enumerate(request.messages):
-            if m.role not in ROLES:
-                raise InvalidRequest(
-                    f"messages[{i}].role must be one of {', '.join(ROLES)}.", field=f"messages[{i}].role"
-                )
-        messages = tuple(Message(m.role, m.content) for m in request.messages)
-    else:
-        raise InvalidRequest("Send a 'prompt' or 'messages'.", field="prompt")
-    return CompletionInput(
-        model=request.model,
-        messages=messages,
-        # proto3 `optional` fields: unset means "the default", distinct from 0.
-        max_tokens=request.max_tokens if request.HasField("max_tokens") else None,
-        temperature=request.temperature if request.HasField("temperature") else None,
-        top_p=request.top_p if request.HasField("top_p") else None,
-        stop=tuple(request.stop),
-        cache=request.cache if request.HasField("cache") else True,
-    )
-
-
 def call_context(client: ClientIdentity, deadline_s: float | None) -> CallContext:
     return CallContext(request_id=current_request_id(), client=client, interface=INTERFACE, deadline_s=deadline_s)
 
@@ -108,61 +73,6 @@ async def accepted(
         raise
 
 
-# --- rendering ----------------------------------------------------------------------
-def usage_pb(usage: Usage) -> pb.Usage:
-    return pb.Usage(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-    )
-
-
-def complete_response(result: CompletionResult) -> pb.CompleteResponse:
-    return pb.CompleteResponse(
-        text=result.text,
-        model=result.model,
-        provider=result.provider,
-        usage=usage_pb(result.usage),
-        cost_usd=cost_format(result.cost_usd),
-        cached=result.cached,
-        latency_ms=result.latency_ms,
-        request_id=result.request_id,
-        finish_reason=result.finish_reason or "",
-        served_model=result.served_model,
-    )
-
-
-def stream_final(result: CompletionResult) -> pb.StreamCompleteResponse:
-    return pb.StreamCompleteResponse(
-        done=True,
-        usage=usage_pb(result.usage),
-        cost_usd=cost_format(result.cost_usd),
-        cached=result.cached,
-        finish_reason=result.finish_reason or "",
-        model=result.model,
-        served_model=result.served_model,
-        provider=result.provider,
-        latency_ms=result.latency_ms,
-        request_id=result.request_id,
-    )
-
-
-def provider_status_pb(row: dict) -> pb.ProviderStatus:
-    message = pb.ProviderStatus(
-        name=row["name"],
-        kind=row["kind"],
-        state=row["state"],
-        failures=row["failures"],
-        enabled=row["enabled"],
-        keys_enabled=row["keys_enabled"],
-        keys_cooling=row["keys_cooling"],
-    )
-    if row.get("healthy") is not None:  # unset = never probed
-        message.healthy = row["healthy"]
-    return message
-
-
 # --- the service --------------------------------------------------------------------
 class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
     async def Complete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> pb.CompleteResponse:
@@ -172,7 +82,7 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                 result = await completion.completion_create(inp, call_context(client, remaining))
             return complete_response(result)
         except Exception as exc:
-            await rpc_abort(context, exc, rpc="Complete")
+            await rpc_abort(context, proto_field_named(exc), rpc="Complete")
 
     async def StreamComplete(self, request: pb.CompleteRequest, context: grpc.aio.ServicerContext) -> None:
         # Written with context.write() rather than as an async generator, so that when the
@@ -186,8 +96,9 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                 async with aclosing(events):
                     async for event in events:
                         if isinstance(event, StreamDelta):
-                            if event.text:
-                                await context.write(pb.StreamCompleteResponse(delta=event.text))
+                            message = stream_delta(event)
+                            if message is not None:
+                                await context.write(message)
                         elif isinstance(event, StreamEnd):
                             await context.write(stream_final(event.result))
                             done = True
@@ -195,7 +106,7 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                     # The contract: a stream without its final message is an error, never a silent end.
                     raise GatewayError("The completion stream ended without its final message.")
         except Exception as exc:
-            await rpc_abort(context, exc, rpc="StreamComplete")
+            await rpc_abort(context, proto_field_named(exc), rpc="StreamComplete")
 
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext

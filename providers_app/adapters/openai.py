@@ -15,7 +15,11 @@ response_format, seed, penalties, logit_bias, n, logprobs/top_logprobs, metadata
 reasoning_effort, images, names, tool turns) is passed through as given. What a particular
 upstream model rejects (e.g. logprobs on a reasoning model, or an OpenAI-compatible server
 without tools) comes back as that server's own 400 naming the parameter, which the gateway
-relays; nothing is dropped on the way.
+relays (UpstreamBadRequest, not retried elsewhere); nothing is dropped on the way. One such
+case is known: api.openai.com takes `metadata` only with `store: true`, which the gateway
+does not send on a client's behalf (storing completions on OpenAI's side is the client's
+choice, and ChatOptions has no `store`), so `metadata` alone gets OpenAI's 400; vLLM-style
+servers take it.
 """
 
 from __future__ import annotations

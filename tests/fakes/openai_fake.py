@@ -99,7 +99,9 @@ def _logprobs(text: str, top: int) -> list[dict[str, Any]]:
                 "token": token,
                 "logprob": logprob,
                 "bytes": list(token.encode()),
-                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives[:top]],
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives[:top]
+                ],
             }
         )
     return out

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from providers_app.adapters.openai import OpenAIAdapter
+from providers_app.adapters.openai import OpenAIAdapter, StreamState, completion_from
 from providers_app.adapters.types import (
     ChatOptions,
     ChatRequest,
@@ -22,6 +22,7 @@ from providers_app.adapters.types import (
     ToolCall,
     ToolChoice,
 )
+from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
 
 from .support import API_KEY, collect
 
@@ -90,7 +91,11 @@ async def test_a_tool_call(adapter, fake, stream):
     assert fake.requests[-1].json["tools"] == [
         {
             "type": "function",
-            "function": {"name": "get_weather", "description": "The weather in a city.", "parameters": WEATHER.parameters},
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city.",
+                "parameters": WEATHER.parameters,
+            },
         }
     ]
     [choice] = choices
@@ -125,7 +130,11 @@ async def test_the_tool_loop_second_turn(adapter, fake, stream):
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
             ],
         },
         {"role": "tool", "content": "18C and sunny", "tool_call_id": "call_1"},
@@ -260,3 +269,47 @@ async def test_a_message_name_and_the_plain_options(adapter, fake):
 def test_the_openai_kind_refuses_nothing():
     request = ask(Message("user", "x"), tools=(WEATHER,), n=3, logprobs=True, top_logprobs=5, reasoning_effort="high")
     assert OpenAIAdapter.refusal(request) is None
+
+
+# --- shapes the fake does not send ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "choices",
+    [
+        [{"index": 0, "message": {"content": None, "tool_calls": [{"id": "c", "type": "function"}]}}],
+        [{"index": 0, "message": {"content": None, "tool_calls": [{"id": 7, "function": {"name": "f"}}]}}],
+        [{"index": 0, "message": {"content": "a"}}, "not a choice"],
+        [{"index": "0", "message": {"content": "a"}}],
+    ],
+    ids=["call-without-function", "id-not-a-string", "second-choice", "index-not-an-int"],
+)
+def test_malformed_choices_raise(choices):
+    with pytest.raises(UpstreamMalformedResponse):
+        completion_from({"id": "x", "choices": choices})
+
+
+def test_a_chunk_with_two_choices_gives_two_pieces():
+    state = StreamState()
+    pieces = state.chunks_for(
+        {
+            "id": "x",
+            "choices": [
+                {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+                {"index": 1, "delta": {"content": "b"}, "finish_reason": "length"},
+            ],
+        }
+    )
+    assert [(p.index, p.text, p.finish_reason) for p in pieces] == [(0, "a", None), (1, "b", "length")]
+
+
+def test_a_stream_where_only_another_choice_finished_was_cut_short():
+    state = StreamState()
+    state.chunks_for({"id": "x", "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]})
+    state.chunks_for({"id": "x", "choices": [{"index": 1, "delta": {}, "finish_reason": "stop"}]})
+    with pytest.raises(UpstreamConnectionError):
+        state.final_chunk()
+
+
+def test_a_tool_call_delta_of_the_wrong_shape_raises():
+    state = StreamState()
+    with pytest.raises(TypeError):  # classified as UpstreamMalformedResponse by the adapter
+        state.chunks_for({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": "0"}]}}]})

@@ -1,19 +1,31 @@
 """OpenAI Chat Completions wire format (POST /v1/chat/completions, GET /v1/models).
 
 Usage semantics as OpenAI reports them: `prompt_tokens` INCLUDES cached tokens, and
-`prompt_tokens_details.cached_tokens` says how many of them were cached.
+`prompt_tokens_details.cached_tokens` says how many of them were cached;
+`completion_tokens` INCLUDES `completion_tokens_details.reasoning_tokens` and counts every
+choice.
+
+Beyond text, as OpenAI sends it: tool calls (`message.tool_calls`, content null,
+finish_reason "tool_calls"; streamed as a first delta per call with id, type and name and
+`arguments: ""`, then argument fragments), `n` choices, `logprobs` (one token per word),
+and refusals. The fake model refuses (`message.refusal`, content null) when the last user
+message has the word "refuse", and reasons (reasoning_tokens) when asked a
+`reasoning_effort`: REASONING_TOKENS of them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from .wire import Answer, Prompt, ProviderWire, content_text
+from .wire import Answer, Prompt, ProviderWire, ToolCallAnswer, content_text
 
-FINISH_REASONS = {"stop": "stop", "length": "length", "stop_sequence": "stop"}
+FINISH_REASONS = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_calls": "tool_calls"}
+REASONING_TOKENS = {"minimal": 0, "low": 2, "medium": 4, "high": 8}
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -24,6 +36,8 @@ ERROR_TYPES = {
     500: "server_error",
     503: "server_error",
 }
+_DATA_IMAGE = re.compile(r"data:image/[a-z+.-]+;base64,[A-Za-z0-9+/]+=*\Z")
+_TOKEN = re.compile(r"\s*\S+")
 
 
 def data_line(payload: dict[str, Any] | str) -> bytes:
@@ -31,31 +45,137 @@ def data_line(payload: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
+@dataclass(frozen=True)
+class OpenAIPrompt(Prompt):
+    """What only OpenAI's wire asks of the answer's rendering."""
+
+    logprobs: bool = False
+    top_logprobs: int = 0
+    reasoning_tokens: int = 0
+    refuse: bool = False
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):  # parts: the text parts only
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return content_text(content)
+
+
+def _images(messages: list[Any]) -> int:
+    """Well-formed image parts: an https URL or a base64 data URL of an image."""
+    seen = 0
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        for part in content if isinstance(content, list) else ():
+            url = (part.get("image_url") or {}).get("url", "") if part.get("type") == "image_url" else ""
+            if url.startswith("https://") or _DATA_IMAGE.match(url):
+                seen += 1
+    return seen
+
+
+def _tool_choice(choice: Any) -> str | None:
+    if isinstance(choice, dict):
+        return (choice.get("function") or {}).get("name")
+    return choice
+
+
+def _tool_results(messages: list[Any]) -> tuple[str, ...]:
+    results: list[str] = []
+    for m in reversed(messages):
+        if m.get("role") != "tool":
+            break
+        results.insert(0, _text_of(m.get("content")))
+    return tuple(results)
+
+
+def _logprobs(text: str, top: int) -> list[dict[str, Any]]:
+    """One token per word (its leading space included), a made-up but stable logprob each."""
+    out = []
+    for token in _TOKEN.findall(text):
+        logprob = -round(0.01 * len(token), 4)
+        alternatives = [(token, logprob)] + [(f"{token}~{k}", logprob - k) for k in range(1, top)]
+        out.append(
+            {
+                "token": token,
+                "logprob": logprob,
+                "bytes": list(token.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in alternatives[:top]
+                ],
+            }
+        )
+    return out
+
+
 class OpenAIWire(ProviderWire):
     name = "openai"
 
     def parse(self, body: dict[str, Any]) -> Prompt:
         stop = body.get("stop") or ()
-        return Prompt(
+        messages = body.get("messages", [])
+        texts = tuple((m.get("role", ""), _text_of(m.get("content"))) for m in messages)
+        tools = tuple(
+            (t["function"]["name"], t["function"].get("parameters"))
+            for t in body.get("tools") or ()
+            if t.get("type") == "function"
+        )
+        fmt = body.get("response_format") or {}
+        last_user = next((t for role, t in reversed(texts) if role == "user"), "")
+        return OpenAIPrompt(
             model=body.get("model", ""),
-            texts=tuple((m.get("role", ""), content_text(m.get("content"))) for m in body.get("messages", [])),
+            texts=texts,
             max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),
             stream=bool(body.get("stream")),
             include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+            tools=tools,
+            tool_choice=_tool_choice(body.get("tool_choice")),
+            tool_results=_tool_results(messages),
+            json_schema=(fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None,
+            json_mode=fmt.get("type") == "json_object",
+            images=_images(messages),
+            n=body.get("n") or 1,
+            logprobs=bool(body.get("logprobs")),
+            top_logprobs=body.get("top_logprobs") or 0,
+            reasoning_tokens=REASONING_TOKENS.get(body.get("reasoning_effort"), 0),
+            refuse="refuse" in last_user.split(),
         )
 
-    def _usage(self, answer: Answer) -> dict[str, Any]:
+    def _usage(self, prompt: Prompt, answer: Answer) -> dict[str, Any]:
         prompt_tokens = answer.input_tokens + answer.cache_read
+        reasoning = getattr(prompt, "reasoning_tokens", 0)
+        completion_tokens = (answer.output_tokens + reasoning) * prompt.n  # every choice, reasoning included
         return {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": answer.output_tokens,
-            "total_tokens": prompt_tokens + answer.output_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": answer.cache_read, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning * prompt.n, "audio_tokens": 0},
         }
 
+    def _logprobs(self, prompt: Prompt, answer: Answer, text: str) -> dict[str, Any] | None:
+        if not getattr(prompt, "logprobs", False):
+            return None
+        tokens = _logprobs(text, getattr(prompt, "top_logprobs", 0))
+        if answer.tool_calls:
+            return {"content": None, "refusal": None}
+        if getattr(prompt, "refuse", False):
+            return {"content": None, "refusal": tokens}
+        return {"content": tokens, "refusal": None}
+
     def completion_body(self, prompt: Prompt, answer: Answer) -> dict[str, Any]:
+        refuse = getattr(prompt, "refuse", False) and not answer.tool_calls
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if refuse or answer.tool_calls else answer.text,
+            "refusal": answer.text if refuse else None,
+            "annotations": [],
+        }
+        if answer.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in answer.tool_calls
+            ]
         return {
             "id": f"chatcmpl-fake{uuid.uuid4().hex[:20]}",
             "object": "chat.completion",
@@ -63,13 +183,14 @@ class OpenAIWire(ProviderWire):
             "model": prompt.model,
             "choices": [
                 {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer.text, "refusal": None},
-                    "logprobs": None,
+                    "index": i,
+                    "message": message,
+                    "logprobs": self._logprobs(prompt, answer, answer.text),
                     "finish_reason": FINISH_REASONS[answer.finish],
                 }
+                for i in range(prompt.n)
             ],
-            "usage": self._usage(answer),
+            "usage": self._usage(prompt, answer),
             "system_fingerprint": "fp_fake",
         }
 
@@ -90,16 +211,40 @@ class OpenAIWire(ProviderWire):
                 body["usage"] = usage  # null on every chunk but the last, as OpenAI sends it
             return data_line(body)
 
-        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-
-        frames = [chunk(choice({"role": "assistant", "content": "", "refusal": None}))]
-        frames += [chunk(choice({"content": text})) for text in answer.chunks]
-        frames.append(chunk(choice({}, FINISH_REASONS[answer.finish])))
+        # Each choice's deltas (the same answer for every choice), then sent interleaved, one
+        # choice per chunk, as OpenAI does with n > 1.
+        deltas = self._deltas(prompt, answer)
+        frames = []
+        for step in deltas:
+            for i in range(prompt.n):
+                delta, logprobs = step
+                frames.append(chunk([{"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
+        finish = FINISH_REASONS[answer.finish]
+        frames += [
+            chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": finish}]) for i in range(prompt.n)
+        ]
         if include_usage:
-            frames.append(chunk([], self._usage(answer)))
+            frames.append(chunk([], self._usage(prompt, answer)))
         frames.append(data_line("[DONE]"))
         return frames
+
+    def _deltas(self, prompt: Prompt, answer: Answer) -> list[tuple[dict[str, Any], Any]]:
+        """(delta, logprobs) of one choice, in order."""
+        if answer.tool_calls:
+            first: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+            out: list[tuple[dict[str, Any], Any]] = []
+            for k, call in enumerate(answer.tool_calls):
+                head = {"tool_calls": [_call_head(k, call)]}
+                out.append(({**first, **head} if k == 0 else head, None))
+                out += [({"tool_calls": [{"index": k, "function": {"arguments": f}}]}, None) for f in call.fragments]
+            return out
+        if getattr(prompt, "refuse", False):
+            return [({"role": "assistant", "content": None, "refusal": ""}, None)] + [
+                ({"refusal": piece}, self._logprobs(prompt, answer, piece)) for piece in answer.chunks
+            ]
+        return [({"role": "assistant", "content": "", "refusal": None}, None)] + [
+            ({"content": piece}, self._logprobs(prompt, answer, piece)) for piece in answer.chunks
+        ]
 
     def default_error_type(self, status: int) -> str:
         return ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
@@ -119,3 +264,7 @@ class OpenAIWire(ProviderWire):
             "object": "list",
             "data": [{"id": n, "object": "model", "created": 1700000000, "owned_by": "fake"} for n in names],
         }
+
+
+def _call_head(k: int, call: ToolCallAnswer) -> dict[str, Any]:
+    return {"index": k, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}

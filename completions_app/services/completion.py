@@ -78,6 +78,12 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
     max_tokens = inp.max_tokens
     if model.max_output_tokens and (max_tokens is None or max_tokens > model.max_output_tokens):
         max_tokens = model.max_output_tokens
+    options = inp.options
+    if options is not None and model.json_schema_via_tool:
+        # An admin setting of the serving model, not of the request (each model of a chain its own).
+        from dataclasses import replace
+
+        options = replace(options, json_schema_via_tool=True)
     return ChatRequest(
         model=model.upstream_model,
         messages=inp.messages,
@@ -86,7 +92,7 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
         top_p=inp.top_p,
         stop=inp.stop,
         user=inp.user,
-        options=inp.options,
+        options=options,
     )
 
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from decimal import Decimal
 
 from completions_app import metrics
@@ -81,8 +82,6 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
     options = inp.options
     if options is not None and model.json_schema_via_tool:
         # An admin setting of the serving model, not of the request (each model of a chain its own).
-        from dataclasses import replace
-
         options = replace(options, json_schema_via_tool=True)
     return ChatRequest(
         model=model.upstream_model,

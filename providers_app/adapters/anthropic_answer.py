@@ -161,8 +161,8 @@ class StreamState:
         return self._chunk(StreamChunk(tool_calls=(call,)))
 
     def _fragment(self, block_index: int, fragment: str) -> StreamChunk | None:
-        tool = self.tool_blocks[block_index]
-        if not fragment:
+        tool = self.tool_blocks.get(block_index)
+        if tool is None or not fragment:  # None: a block that is not a tool_use (a server tool's)
             return None
         tool[1] = True
         if self.json_tool is not None:

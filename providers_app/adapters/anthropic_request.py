@@ -17,7 +17,8 @@ What is translated, and how (docs/api.md has the field x kind table):
 - response_format json_schema -> `output_config.format` (structured outputs; always strict;
   the format's description goes into the schema's own `description`). For models without
   structured outputs (Model.json_schema_via_tool, ChatOptions.json_schema_via_tool) it is
-  sent as one forced tool named after the schema, whose input becomes the answer's text.
+  sent as one forced tool named after the schema, whose input becomes the answer's text
+  (best effort: such models have no strict tool use either, so `strict` is not enforced).
   json_object: Anthropic has no JSON mode, so it is always that forced tool (JSON_OBJECT_TOOL,
   input_schema {"type": "object"}). Either forced tool with the client's own tools is refused
   (`response_format`): the model could not both answer in JSON and call them.

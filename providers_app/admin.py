@@ -134,6 +134,6 @@ class ModelAdmin(admin.ModelAdmin):
         "cache_shared",
         "enabled",
     ]
-    list_filter = ["provider", "enabled", "cache_shared"]
+    list_filter = ["provider", "enabled", "cache_shared", "json_schema_via_tool"]
     search_fields = ["name", "upstream_model"]
     inlines = [ModelFallbackInline]

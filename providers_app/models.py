@@ -105,6 +105,16 @@ class Model(models.Model):
             "(more hits; only for models whose prompts are not private to a client)."
         ),
     )
+    json_schema_via_tool = models.BooleanField(
+        "JSON schema via a forced tool",
+        default=False,
+        help_text=(
+            "Anthropic models only. Off (the default): a json_schema response_format is sent as Anthropic's "
+            "structured output (output_config.format). On, for Claude models without structured outputs: it is "
+            "sent as one forced tool whose input schema is the JSON schema, and the tool's input becomes the "
+            "answer's text."
+        ),
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -53,6 +53,7 @@ class ModelEntry:
     fallbacks: tuple[str, ...]
     max_output_tokens: int | None
     cache_shared: bool = False  # the response cache is shared across client keys
+    json_schema_via_tool: bool = False  # anthropic: json_schema sent as a forced tool (Model.json_schema_via_tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ def catalog_load() -> Catalog:
             fallbacks=tuple(fallbacks.get(m.id, ())),
             max_output_tokens=m.max_output_tokens,
             cache_shared=m.cache_shared,
+            json_schema_via_tool=m.json_schema_via_tool,
         )
     return Catalog(models=models, providers=providers, loaded_at=time.monotonic())
 

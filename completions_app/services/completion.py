@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from decimal import Decimal
 
 from completions_app import metrics
@@ -78,6 +79,10 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
     max_tokens = inp.max_tokens
     if model.max_output_tokens and (max_tokens is None or max_tokens > model.max_output_tokens):
         max_tokens = model.max_output_tokens
+    options = inp.options
+    if options is not None and model.json_schema_via_tool:
+        # An admin setting of the serving model, not of the request (each model of a chain its own).
+        options = replace(options, json_schema_via_tool=True)
     return ChatRequest(
         model=model.upstream_model,
         messages=inp.messages,
@@ -86,7 +91,7 @@ def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
         top_p=inp.top_p,
         stop=inp.stop,
         user=inp.user,
-        options=inp.options,
+        options=options,
     )
 
 

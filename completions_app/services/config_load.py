@@ -172,6 +172,7 @@ def _validate(data: Any) -> dict:
                 "context_window",
                 "max_output_tokens",
                 "cache_shared",
+                "json_schema_via_tool",
                 "fallbacks",
                 "enabled",
             },
@@ -212,6 +213,7 @@ def _validate(data: Any) -> dict:
                 "context_window": m.get("context_window"),
                 "max_output_tokens": m.get("max_output_tokens"),
                 "cache_shared": _flag(m, "cache_shared", where, default=False),
+                "json_schema_via_tool": _flag(m, "json_schema_via_tool", where, default=False),
                 "enabled": bool(m.get("enabled", True)),
                 "fallbacks": fallbacks,
             }

@@ -1,28 +1,27 @@
 """Anthropic Messages API adapter: POST {base_url}/v1/messages.
 
-On the wire as the `anthropic` SDK sends it (tests/unit/adapters/test_contract.py): the key
-as `Authorization: Bearer` (anthropic 2.x), `anthropic-version` the SDK's own, a JSON body,
-SSE for streams. ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY in the environment are ignored.
-Translation (pure functions, first half) is kept apart from sending (the adapter class).
-Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads and cache
-writes come as `cache_read_input_tokens` / `cache_creation_input_tokens`. They map 1:1 to
-Usage.input_tokens / cache_read_tokens / cache_write_tokens (see openai.py for the other side).
+On the wire as the `anthropic` SDK sends it (tests/unit/adapters/test_contract.py and
+test_contract_anthropic_tools.py): the key as `Authorization: Bearer` (anthropic 2.x),
+`anthropic-version` the SDK's own, a JSON body, SSE for streams. ANTHROPIC_BASE_URL /
+ANTHROPIC_API_KEY in the environment are ignored. Translation lives in anthropic_request.py
+(the request: tools, images, tool turns, JSON output; what is refused, by name) and
+anthropic_answer.py (answers and stream events: text, tool calls, usage); this module sends.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
-from typing import Any
 
-from providers_app.errors import UpstreamConnectionError, UpstreamMalformedResponse
+from providers_app.errors import InvalidRequest
 
+from .anthropic_answer import FINISH_REASONS, StreamState, completion_from, finish_reason, stream_error, usage_from
+from .anthropic_request import json_tool_name, messages_refusal, options_refusal, request_params
 from .base import ProviderAdapter
-from .body import count, field_of, str_or_none, text_or_empty
-from .errors import StatusError
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Choice, Completion, StreamChunk, Usage
+from .types import ChatRequest, Completion, StreamChunk
+
+__all__ = ["FINISH_REASONS", "AnthropicAdapter", "completion_from", "finish_reason", "request_params", "usage_from"]
 
 PROVIDER = "anthropic"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -30,140 +29,10 @@ MESSAGES_PATH = "/v1/messages"
 # The version the pinned SDK sends (anthropic 2.14.0); test_contract.py fails when they part.
 ANTHROPIC_VERSION = "2026-10-21"
 
-
-DEFAULT_MAX_TOKENS = 1024  # Anthropic requires max_tokens; used when neither request nor settings say
-
-FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-
-
-# --- translation ------------------------------------------------------------------------
-def finish_reason(stop_reason: str | None) -> str | None:
-    """Anthropic stop_reason -> OpenAI-style finish_reason (unknown ones pass through)."""
-    if stop_reason is None:
-        return None
-    return FINISH_REASONS.get(stop_reason, stop_reason)
-
-
-def request_params(request: ChatRequest, *, default_max_tokens: int) -> dict[str, Any]:
-    """ChatRequest -> the JSON body of POST /v1/messages."""
-    # The Messages API has no system role: system messages go to the top-level `system`.
-    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-    params: dict[str, Any] = {
-        "model": request.model,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
-        "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens,
-    }
-    if system:
-        params["system"] = system
-    if request.stop:
-        params["stop_sequences"] = list(request.stop)
-    # Only when the client set them: models after Opus 4.6 reject non-default values (and
-    # the SDK's typed signature no longer has them).
-    if request.temperature is not None:
-        params["temperature"] = request.temperature
-    if request.top_p is not None:
-        params["top_p"] = request.top_p
-    if request.user:
-        params["metadata"] = {"user_id": request.user}
-    return params
-
-
-def usage_from(usage: Any) -> Usage:
-    """`usage` of a response body or of a stream event (decoded JSON) -> Usage."""
-    return Usage(
-        input_tokens=count(field_of(usage, "input_tokens")),
-        output_tokens=count(field_of(usage, "output_tokens")),
-        cache_read_tokens=count(field_of(usage, "cache_read_input_tokens")),
-        cache_write_tokens=count(field_of(usage, "cache_creation_input_tokens")),
-    )
-
-
-def completion_from(body: Any) -> Completion:
-    """A Messages API response body (decoded JSON) -> Completion.
-
-    Raises UpstreamMalformedResponse on a body of the wrong shape."""
-    if not isinstance(body, dict):
-        raise UpstreamMalformedResponse(f"{PROVIDER}: response is not a JSON object")
-    content, usage = body.get("content"), body.get("usage")
-    if not isinstance(content, list) or not isinstance(usage, dict):
-        raise UpstreamMalformedResponse(f"{PROVIDER}: response has no content or usage")
-    text = "".join(
-        text_or_empty(block.get("text")) for block in content if isinstance(block, dict) and block.get("type") == "text"
-    )
-    return Completion(
-        choices=[
-            Choice(
-                text=text,
-                finish_reason=finish_reason(str_or_none(body.get("stop_reason"))),
-            )
-        ],
-        usage=usage_from(usage),
-        response_id=str_or_none(body.get("id")),
-        model=str_or_none(body.get("model")),
-    )
-
-
-def stream_error(data: str) -> StatusError:
-    """An `event: error` frame inside a 200 stream (where the SDK's stream raises APIStatusError):
-    errors.classify maps its body's `error.type` (e.g. overloaded_error -> 529)."""
-    return StatusError.of_content(200, None, data)
-
-
-@dataclass
-class StreamState:
-    """Folds the decoded event stream; `chunk_for` returns a text chunk or None."""
-
-    response_id: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    stop_reason: str | None = None
-    done: bool = False
-    counted: Usage | None = None  # message_start's counts, until a chunk carries them (StreamChunk.counted)
-
-    def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
-        """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
-        shape raises AttributeError / TypeError (classified as malformed)."""
-        kind = event.get("type")
-        if kind == "content_block_delta":
-            delta = event.get("delta")
-            if delta.get("type") == "text_delta":
-                chunk = StreamChunk(text=text_or_empty(delta.get("text")), response_id=self.response_id)
-                chunk.counted, self.counted = self.counted, None
-                return chunk
-        elif kind == "message_start":
-            message = event.get("message")
-            self.response_id = str_or_none(message.get("id"))
-            self.usage = usage_from(message.get("usage"))
-            self.counted = replace(self.usage)
-        elif kind == "message_delta":
-            self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
-            delta = event.get("usage")
-            # output_tokens is cumulative; the others appear here only when they changed.
-            self.usage.output_tokens = count(field_of(delta, "output_tokens"))
-            if (tokens := field_of(delta, "input_tokens")) is not None:
-                self.usage.input_tokens = count(tokens)
-            if (tokens := field_of(delta, "cache_read_input_tokens")) is not None:
-                self.usage.cache_read_tokens = count(tokens)
-            if (tokens := field_of(delta, "cache_creation_input_tokens")) is not None:
-                self.usage.cache_write_tokens = count(tokens)
-        elif kind == "message_stop":
-            self.done = True
-        return None
-
-    def final_chunk(self) -> StreamChunk:
-        if not self.done:
-            # The body ended cleanly but without message_stop: the answer is cut short.
-            raise UpstreamConnectionError(f"{PROVIDER}: stream ended before message_stop")
-        return StreamChunk(
-            finish_reason=finish_reason(self.stop_reason), usage=self.usage, response_id=self.response_id
-        )
+# Anthropic requires max_tokens. Sent when neither the request nor the model's admin-set
+# max_output_tokens says (settings.DEFAULT_MAX_TOKENS overrides it): room for a real answer
+# or a few tool calls, and within every current Claude model's output limit.
+DEFAULT_MAX_TOKENS = 4096
 
 
 # --- transport ---------------------------------------------------------------------------
@@ -188,16 +57,24 @@ class AnthropicAdapter(ProviderAdapter):
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
 
+    @classmethod
+    def refusal(cls, request: ChatRequest) -> InvalidRequest | None:
+        if request.options is not None and (refused := options_refusal(request.options)) is not None:
+            return refused
+        return messages_refusal(request.messages)
+
     async def complete(self, request: ChatRequest) -> Completion:
+        # Translation first: what cannot be sent is the client's InvalidRequest, not an upstream error.
+        body = request_params(request, default_max_tokens=self.default_max_tokens)
+        json_tool = json_tool_name(request.options) if request.options is not None else None
         try:
-            body = request_params(request, default_max_tokens=self.default_max_tokens)
-            return completion_from((await self._send("POST", MESSAGES_PATH, body)).json())
+            return completion_from((await self._send("POST", MESSAGES_PATH, body)).json(), json_tool=json_tool)
         except Exception as exc:
             raise self._error(exc) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         body = {**request_params(request, default_max_tokens=self.default_max_tokens), "stream": True}
-        state = StreamState()
+        state = StreamState(json_tool=json_tool_name(request.options) if request.options is not None else None)
         try:
             response = await self._send("POST", MESSAGES_PATH, body, stream=True)
             try:

@@ -2,17 +2,27 @@
 
 Usage semantics as Anthropic reports them: `input_tokens` excludes cached tokens, which
 come separately as `cache_read_input_tokens` / `cache_creation_input_tokens`.
+
+Tools as the Messages API has them: `tools` ({name, input_schema}), `tool_choice` ({"type":
+auto | any | tool | none}), `tool_result` blocks in the user turn after the `tool_use` ones,
+structured output as `output_config.format`. Answers with tool calls are `tool_use` content
+blocks and stop_reason "tool_use"; streamed, each is a content_block_start (input {}), an
+empty input_json_delta then one per fragment, and a content_block_stop, as Anthropic sends them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import uuid
 from typing import Any
 
-from .wire import Answer, Prompt, ProviderWire, content_text
+from .wire import Answer, Prompt, ProviderWire, ToolCallAnswer, content_text
 
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence"}
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "stop_sequence": "stop_sequence", "tool_calls": "tool_use"}
+TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}  # "tool": the tool's name
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -38,13 +48,21 @@ class AnthropicWire(ProviderWire):
         system = body.get("system")
         if system:
             texts.append(("system", content_text(system)))
-        texts += [(m.get("role", ""), content_text(m.get("content"))) for m in body.get("messages", [])]
+        messages = body.get("messages", [])
+        texts += [(m.get("role", ""), content_text(m.get("content"))) for m in messages]
+        choice = body.get("tool_choice") or {}
+        fmt = (body.get("output_config") or {}).get("format") or {}
         return Prompt(
             model=body.get("model", ""),
             texts=tuple(texts),
             max_tokens=body.get("max_tokens"),
             stop=tuple(body.get("stop_sequences") or ()),
             stream=bool(body.get("stream")),
+            tools=tuple((t["name"], t.get("input_schema")) for t in body.get("tools") or ()),
+            tool_choice=choice.get("name") if choice.get("type") == "tool" else TOOL_CHOICES.get(choice.get("type")),
+            tool_results=_tool_results(messages),
+            json_schema=fmt.get("schema") if fmt.get("type") == "json_schema" else None,
+            images=sum(_is_image(b) for m in messages for b in _blocks(m.get("content"))),
         )
 
     def _usage(self, answer: Answer, *, output_tokens: int) -> dict[str, Any]:
@@ -61,7 +79,7 @@ class AnthropicWire(ProviderWire):
             "type": "message",
             "role": "assistant",
             "model": prompt.model,
-            "content": [{"type": "text", "text": answer.text}] if done else [],
+            "content": _content(answer) if done else [],
             "stop_reason": STOP_REASONS[answer.finish] if done else None,
             "stop_sequence": answer.stop_sequence if done else None,
             "usage": self._usage(answer, output_tokens=answer.output_tokens if done else 1),
@@ -74,21 +92,28 @@ class AnthropicWire(ProviderWire):
         # The documented event sequence, ping included.
         frames = [
             sse("message_start", {"type": "message_start", "message": self._message(prompt, answer, done=False)}),
-            sse(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
-            sse("ping", {"type": "ping"}),
         ]
+        index = 0
+        if answer.chunks or not answer.tool_calls:
+            frames += [
+                sse(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                ),
+                sse("ping", {"type": "ping"}),
+            ]
+            frames += [
+                sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
+                )
+                for chunk in answer.chunks
+            ]
+            frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            index = 1
+        for i, call in enumerate(answer.tool_calls, start=index):
+            frames += _tool_frames(i, call)
         frames += [
-            sse(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
-            )
-            for chunk in answer.chunks
-        ]
-        frames += [
-            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
             sse(
                 "message_delta",
                 {
@@ -121,3 +146,58 @@ class AnthropicWire(ProviderWire):
             "first_id": names[0] if names else None,
             "last_id": names[-1] if names else None,
         }
+
+
+def _tool_id(call: ToolCallAnswer) -> str:
+    return "toolu_" + call.id.removeprefix("call_")
+
+
+def _content(answer: Answer) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = (
+        [{"type": "text", "text": answer.text}] if answer.text or not answer.tool_calls else []
+    )
+    blocks += [{"type": "tool_use", "id": _tool_id(c), "name": c.name, "input": c.args} for c in answer.tool_calls]
+    return blocks
+
+
+def _tool_frames(index: int, call: ToolCallAnswer) -> list[bytes]:
+    start = {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": {}}
+    frames = [sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})]
+    # Anthropic opens with an empty fragment, then the input's JSON in pieces.
+    frames += [
+        sse(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": f}},
+        )
+        for f in ("", *call.fragments)
+    ]
+    frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return frames
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _tool_results(messages: list[Any]) -> tuple[str, ...]:
+    """The tool_result blocks of the last user turn, as text (a string, or text blocks)."""
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+    if last is None:
+        return ()
+    return tuple(content_text(b.get("content")) for b in _blocks(last.get("content")) if b.get("type") == "tool_result")
+
+
+def _is_image(block: dict[str, Any]) -> bool:
+    """A well-formed image block: base64 of a supported type, or an https URL."""
+    source = block.get("source") or {}
+    if block.get("type") != "image":
+        return False
+    if source.get("type") == "url":
+        return str(source.get("url", "")).startswith("https://")
+    if source.get("type") != "base64" or source.get("media_type") not in IMAGE_TYPES or not source.get("data"):
+        return False
+    try:
+        base64.b64decode(source["data"], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers_app.adapters.anthropic import AnthropicAdapter, finish_reason, request_params
+from providers_app.adapters.anthropic import DEFAULT_MAX_TOKENS, AnthropicAdapter, finish_reason, request_params
 from providers_app.adapters.types import ChatRequest, Message, Usage
 from providers_app.errors import UpstreamRateLimited, UpstreamServerError
 from tests.fakes.behaviour import Behaviour
@@ -45,7 +45,7 @@ async def test_complete_sends_the_messages_api_shape(adapter, fake):
     body = sent.json
     assert body["system"] == "You are terse."
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
-    assert body["max_tokens"] == 1024  # always sent: the API requires it
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS == 4096  # always sent: the API requires it
     assert body["stop_sequences"] == ["END"]
     assert body["temperature"] == 0.0
     assert "top_p" not in body

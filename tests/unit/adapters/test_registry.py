@@ -66,7 +66,7 @@ def test_serving_loads_no_sdk():
 def test_anthropic_default_max_tokens_from_the_pool():
     adapter = ClientPool(default_max_tokens=333).get("key-1", **{**CONFIG, "kind": "anthropic"})
     assert adapter.default_max_tokens == 333
-    assert adapter_create(kind="anthropic", base_url=None, api_key="k", timeout_s=3).default_max_tokens == 1024
+    assert adapter_create(kind="anthropic", base_url=None, api_key="k", timeout_s=3).default_max_tokens == 4096
 
 
 def test_unknown_kind():

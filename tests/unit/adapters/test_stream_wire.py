@@ -209,7 +209,7 @@ async def test_anthropic_request_body_on_the_wire(make, raw):
     assert raw.bodies[-1] == {
         "model": "fake-small",
         "messages": [{"role": "user", "content": "hello brave new world"}],
-        "max_tokens": 1024,
+        "max_tokens": 4096,
         "temperature": 0.3,
         "top_p": 0.8,
         "metadata": {"user_id": "u1"},

@@ -170,7 +170,7 @@ MAX_IN_FLIGHT = env.int("MAX_IN_FLIGHT", default=0)  # API requests per process;
 # Past this many API requests in flight a process stops accepting new connections (they wait
 # in the kernel's listen queue, not in memory); 0 = always accept. aiproxy/acceptor.py.
 ACCEPT_HIGH_WATER = env.int("ACCEPT_HIGH_WATER", default=2048)
-DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=1024)
+DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=4096)
 # The HTTP front door (aiproxy/http_guard.py, aiproxy/acceptor.py): request line + headers
 # per request, seconds to receive the headers / the body, idle seconds between requests on a
 # kept-alive connection, and open HTTP connections per process (past it new ones are closed).

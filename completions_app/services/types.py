@@ -34,12 +34,19 @@ class CompletionInput:
 
     @property
     def plain(self) -> bool:
-        """Text in, text out: no options, no images, no tool turns (nothing a kind may refuse)."""
+        """Text in, text out: no options, no images, no tool turns, no names, system messages
+        only at the start (nothing a provider kind may refuse)."""
         if self.options is not None:
             return False
+        leading = True
         for m in self.messages:
             if m.parts or m.tool_calls or m.tool_call_id is not None or m.name is not None or m.role == "tool":
                 return False
+            if m.role == "system":
+                if not leading:
+                    return False
+            else:
+                leading = False
         return True
 
 

@@ -58,7 +58,7 @@ def test_schemathesis_finds_no_server_error_and_no_drift(gateway, tmp_path: Path
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=150)
-    assert "Tested: 5" in result.stdout, result.stdout[-3000:]
+    assert "Tested: 6" in result.stdout, result.stdout[-3000:]
     assert "Errors:" not in result.stdout, result.stdout[-6000:]  # a phase that did not run is no pass
     failures = _failures(tmp_path)
     assert not failures, "\n-----\n".join(failures)[:6000]

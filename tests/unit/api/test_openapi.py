@@ -19,7 +19,7 @@ from completions_app.api.common import result_headers
 from completions_app.api.errors import error_reply
 from completions_app.api.fast_routes import ROUTES, SERVED
 from completions_app.api.native import native_json
-from completions_app.api.openai_compat import _ChunkRenderer, openai_json
+from completions_app.api.chat_render import ChunkRenderer, openai_json
 from completions_app.services.db import db_run
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd
 from providers_app.adapters.types import Choice, Usage
@@ -112,7 +112,7 @@ def test_rendered_answers_fit_their_declarations():
     v1.COMPLETE_RESPONSE.check(native_json(_result()))
     v1.COMPLETE_RESPONSE.check(native_json(_result(choices=[Choice(text="hi")])))
     v1.CHAT_RESPONSE.check(openai_json(_result()))
-    render = _ChunkRenderer("r1", "m", include_usage=True)
+    render = ChunkRenderer("r1", "m", include_usage=True)
     chunks = [*render(StreamDelta("hi")), *render(StreamEnd(_result()))]
     for chunk in chunks:
         v1.CHAT_CHUNK.check(json.loads(chunk.decode().removeprefix("data: ")))

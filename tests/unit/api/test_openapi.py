@@ -15,11 +15,11 @@ from django.test import Client
 
 from aiproxy.asgi import application
 from completions_app.api import declarations as v1
+from completions_app.api.chat_render import ChunkRenderer, openai_json
 from completions_app.api.common import result_headers
 from completions_app.api.errors import error_reply
 from completions_app.api.fast_routes import ROUTES, SERVED
 from completions_app.api.native import native_json
-from completions_app.api.chat_render import ChunkRenderer, openai_json
 from completions_app.services.db import db_run
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd
 from providers_app.adapters.types import Choice, Usage

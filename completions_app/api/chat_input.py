@@ -51,8 +51,8 @@ def _message(i: int, m: dict[str, Any]) -> Message:
     role = ROLE_ALIASES[m["role"]]
     content = m.get("content")
     parts: tuple[Part, ...] = ()
-    if content is None:
-        content = m.get("refusal")
+    if not content and m.get("refusal") is not None:  # an earlier refusal: what the model said
+        content = m["refusal"]
     if content is None:
         if not m.get("tool_calls"):
             raise InvalidRequest(

@@ -66,6 +66,13 @@ def test_auth_schemes_are_both_documented(document):
     assert len(document["paths"]["/v1/models"]["get"]["security"]) == 2
 
 
+def test_a_path_parameter_is_documented(document):
+    op = document["paths"]["/v1/models/{model}"]["get"]
+    [param] = [p for p in op["parameters"] if p["in"] == "path"]
+    assert (param["name"], param["required"]) == ("model", True)
+    assert set(op["responses"]) >= {"200", "401", "404"}
+
+
 # --- the parser enforces the declarations (through the served ASGI route) -------------------
 def _wrong_type(types: tuple[type, ...]) -> object:
     return next(v for v in ({"x": 1}, ["x"], "x", 12, True) if type(v) not in types)

@@ -221,7 +221,7 @@ CHAT_USAGE = Object(
         "total_tokens",
         "prompt_tokens_details",
         "completion_tokens_details",
-    ),  # fmt: skip
+    ),
 )
 _ANSWER_CHOICE = Object(
     "ChatChoice",

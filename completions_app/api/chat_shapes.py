@@ -2,11 +2,12 @@
 /v1/complete (declarations.py): messages by role (images, tool calls, tool results), tools,
 tool_choice, response_format; and the pieces of an answer (tool calls, logprobs).
 
-What a shape cannot say is checked after it: in chat_input.py (a message's content is
-required unless it is an assistant's turn of tool calls; images only in user messages) and
-in the service (services/chat_checks.py: tool names, a tool_choice naming a declared tool, a
-tool result answering an earlier call, image data URLs). Each of those is a 400 naming the
-field.
+Messages are told apart by role, so each role declares only what it may carry (images in
+user messages, tool_calls in assistant ones, tool_call_id in tool results). What a shape
+cannot say is checked after it: in chat_input.py (an assistant message needs content or
+tool_calls; logit_bias and metadata keys) and in the service (services/chat_checks.py: tool
+names, a tool_choice naming a declared tool, a tool result answering an earlier call, image
+data URLs). Each of those is a 400 naming the field.
 """
 
 from __future__ import annotations

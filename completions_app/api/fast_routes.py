@@ -9,7 +9,9 @@ run on a small request object read straight from the ASGI scope, and their repli
 as ASGI messages. What Django did on the way is done here too: the Host header is checked
 against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404
 and other methods a 405 (HEAD is GET without the body), and a client that disconnects
-cancels the call (and with it the upstream request or stream). SERVED pairs each call with
+cancels the call (and with it the upstream request or stream). Paths are matched exactly,
+except a declared path ending in a parameter ("/v1/models/{model}"), whose value is passed to
+the call by name (`templated`). SERVED pairs each call with
 its declared operation (declarations.py): the OpenAPI document's /v1 paths are made from
 that same list (openapi.py), so what is served is what is documented.
 """

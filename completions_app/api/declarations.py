@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .shapes import Array, Bool, Int, Number, Object, OneOf, Shape, Str
+from .chat_shapes import (
+    ANSWER_TOOL_CALL,
+    LOGPROBS,
+    MESSAGES,
+    PARALLEL_TOOL_CALLS,
+    RESPONSE_FORMAT,
+    SEED,
+    TOOL_CALL_DELTA,
+    TOOL_CHOICE,
+    TOOLS,
+)
+from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
 
 MAX_TOKENS = 1_000_000  # the completion service refuses more (services/completion.py)
 
@@ -46,24 +57,7 @@ HEADERS = {
 COMPLETION_HEADERS = ("x-request-id", "x-aiproxy-provider", "x-aiproxy-cache", "x-aiproxy-cost-usd")
 ERROR_HEADERS = ("x-request-id", "x-aiproxy-cache", "x-aiproxy-cost-usd")  # + Retry-After on 429 and 503
 
-# --- shared pieces -------------------------------------------------------------------------
-TEXT_PART = Object(
-    "TextPart",
-    {"type": Str(enum=("text",)), "text": Str()},
-    required=("type", "text"),
-    extra="ignore",
-)
-MESSAGE = Object(
-    "Message",
-    {
-        "role": Str(enum=("system", "developer", "user", "assistant"), description="`developer` is `system`."),
-        "content": OneOf(Str(), Array(TEXT_PART), description="Text, or a list of text parts (joined)."),
-    },
-    required=("role", "content"),
-    extra="ignore",
-    description="Other fields of a message are ignored.",
-)
-MESSAGES = Array(MESSAGE, min_items=1, description="The conversation, oldest first.")
+# --- shared pieces (messages, tools and the rest: chat_shapes.py) ------------------------------
 MODEL = Str(min_len=1, max_len=256, description="A model name from GET /v1/models.")
 MAX_TOKENS_FIELD = Int(minimum=1, maximum=MAX_TOKENS, description="Most tokens to generate.")
 STOP = OneOf(Str(), Array(Str(min_len=1), max_items=16), description="A stop sequence, or up to 16.")
@@ -74,6 +68,15 @@ SAMPLING = {
     "stream": Bool(default=False, description="Answer with Server-Sent Events."),
     "cache": Bool(default=True, description="false: neither read nor write the response cache."),
     "user": Str(max_len=256, description="The end user, for the record."),
+}
+
+# What both completion calls take past plain text (the OpenAI-only ones are in CHAT_REQUEST).
+RICH: dict[str, Shape] = {
+    "tools": TOOLS,
+    "tool_choice": TOOL_CHOICE,
+    "parallel_tool_calls": PARALLEL_TOOL_CALLS,
+    "response_format": RESPONSE_FORMAT,
+    "seed": SEED,
 }
 
 ERROR = Object(
@@ -103,6 +106,7 @@ COMPLETE_REQUEST = Object(
         "messages": MESSAGES,
         "max_tokens": MAX_TOKENS_FIELD,
         **SAMPLING,
+        **RICH,
     },
     required=("model",),
     exactly_one_of=("prompt", "messages"),
@@ -115,8 +119,9 @@ USAGE = Object(
         "output_tokens": Int(minimum=0),
         "cache_read_tokens": Int(minimum=0),
         "cache_write_tokens": Int(minimum=0),
+        "reasoning_tokens": Int(minimum=0, description="Of output_tokens, those spent reasoning."),
     },
-    required=("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"),
+    required=("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"),
 )
 _COMPLETE_FIELDS: dict[str, Shape] = {
     "id": Str(description="The request id."),
@@ -124,7 +129,16 @@ _COMPLETE_FIELDS: dict[str, Shape] = {
     "model": Str(description="As requested."),
     "served_model": Str(description="The model that answered (a fallback, perhaps)."),
     "provider": Str(),
-    "finish_reason": Str(nullable=True),
+    "finish_reason": Str(nullable=True, description="stop, length, tool_calls or content_filter."),
+    "tool_calls": Array(
+        Object(
+            "CompleteToolCall",
+            {"id": Str(), "name": Str(), "arguments": Str(description="JSON text, as the model wrote it.")},
+            required=("id", "name", "arguments"),
+        ),
+        description="The tools the model asked to call (empty when none).",
+    ),
+    "refusal": Str(nullable=True, description="The model's refusal, if it refused."),
     "usage": USAGE,
     "usage_estimated": Bool(description="true when the provider reported no usage and it was counted here."),
     "cost_usd": Str(description="Exact decimal, as a string."),
@@ -132,8 +146,21 @@ _COMPLETE_FIELDS: dict[str, Shape] = {
     "latency_ms": Number(minimum=0),
 }
 COMPLETE_RESPONSE = Object("CompleteResponse", _COMPLETE_FIELDS, required=tuple(_COMPLETE_FIELDS))
+_NULL_AFTER_FIRST = "null after a call's first piece."
 COMPLETE_EVENT = OneOf(
     Object("CompleteDelta", {"type": Str(enum=("delta",)), "text": Str()}, required=("type", "text")),
+    Object(
+        "CompleteToolCallDelta",
+        {
+            "type": Str(enum=("tool_call",)),
+            "index": Int(minimum=0, description="Which call of the answer this piece belongs to."),
+            "id": Str(nullable=True, description=_NULL_AFTER_FIRST),
+            "name": Str(nullable=True, description=_NULL_AFTER_FIRST),
+            "arguments": Str(description="A fragment of the call's JSON arguments."),
+        },
+        required=("type", "index", "id", "name", "arguments"),
+    ),
+    Object("CompleteRefusalDelta", {"type": Str(enum=("refusal",)), "text": Str()}, required=("type", "text")),
     Object(
         "CompleteDone",
         {"type": Str(enum=("done",)), **_COMPLETE_FIELDS},
@@ -156,16 +183,23 @@ CHAT_REQUEST = Object(
             "StreamOptions",
             {"include_usage": Bool(default=False, description="A last chunk with `usage` and no choices.")},
         ),
-        # Accepted at their default only: the gateway does not forward them.
-        "n": Int(enum=(1,)),
-        "presence_penalty": Number(enum=(0,)),
-        "frequency_penalty": Number(enum=(0,)),
-        "logprobs": Bool(enum=(False,)),
+        **RICH,
+        "n": Int(minimum=1, maximum=16, description="How many answers (choices)."),
+        "presence_penalty": Number(minimum=-2, maximum=2),
+        "frequency_penalty": Number(minimum=-2, maximum=2),
+        "logit_bias": Map(
+            Number(minimum=-100, maximum=100), description="Token id (a string of digits) -> bias, -100 to 100."
+        ),
+        "logprobs": Bool(description="Log probabilities of the answer's tokens."),
+        "top_logprobs": Int(minimum=0, maximum=20, description="Needs `logprobs: true`."),
+        "metadata": Map(
+            Str(max_len=512), max_items=16, description="Up to 16 keys (64 characters) and values (512), as given."
+        ),
+        "reasoning_effort": Str(enum=("minimal", "low", "medium", "high")),
     },
     required=("model", "messages"),
     example={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]},
 )
-_ALWAYS_NULL = Object(None, {}, extra="keep", nullable=True, description="Always null.")
 CHAT_USAGE = Object(
     "ChatUsage",
     {
@@ -175,8 +209,19 @@ CHAT_USAGE = Object(
         "prompt_tokens_details": Object(
             "PromptTokensDetails", {"cached_tokens": Int(minimum=0)}, required=("cached_tokens",)
         ),
+        "completion_tokens_details": Object(
+            "CompletionTokensDetails",
+            {"reasoning_tokens": Int(minimum=0, description="Of completion_tokens, those spent reasoning.")},
+            required=("reasoning_tokens",),
+        ),
     },
-    required=("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"),
+    required=(
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+    ),
 )
 _ANSWER_CHOICE = Object(
     "ChatChoice",
@@ -184,11 +229,16 @@ _ANSWER_CHOICE = Object(
         "index": Int(minimum=0),
         "message": Object(
             "ChatAnswerMessage",
-            {"role": Str(enum=("assistant",)), "content": Str()},
-            required=("role", "content"),
+            {
+                "role": Str(enum=("assistant",)),
+                "content": Str(nullable=True, description="null when the answer is tool calls (or a refusal) only."),
+                "tool_calls": Array(ANSWER_TOOL_CALL, description="Only when the model calls tools."),
+                "refusal": Str(nullable=True),
+            },
+            required=("role", "content", "refusal"),
         ),
-        "finish_reason": Str(),
-        "logprobs": _ALWAYS_NULL,
+        "finish_reason": Str(description="stop, length, tool_calls or content_filter."),
+        "logprobs": LOGPROBS,
     },
     required=("index", "message", "finish_reason", "logprobs"),
 )
@@ -214,9 +264,17 @@ CHAT_CHUNK = Object(
                 "ChatChunkChoice",
                 {
                     "index": Int(minimum=0),
-                    "delta": Object("ChatDelta", {"role": Str(enum=("assistant",)), "content": Str()}),
+                    "delta": Object(
+                        "ChatDelta",
+                        {
+                            "role": Str(enum=("assistant",), description="On each choice's first chunk."),
+                            "content": Str(),
+                            "tool_calls": Array(TOOL_CALL_DELTA),
+                            "refusal": Str(),
+                        },
+                    ),
                     "finish_reason": Str(nullable=True),
-                    "logprobs": _ALWAYS_NULL,
+                    "logprobs": LOGPROBS,
                 },
                 required=("index", "delta", "finish_reason", "logprobs"),
             )
@@ -229,19 +287,18 @@ CHAT_CHUNK = Object(
 )
 
 # --- GET endpoints ---------------------------------------------------------------------------
-MODEL_LIST = Object(
-    "ModelList",
+MODEL_ENTRY = Object(
+    "ModelEntry",
     {
-        "object": Str(enum=("list",)),
-        "data": Array(
-            Object(
-                "ModelEntry",
-                {"id": Str(), "object": Str(enum=("model",)), "created": Int(minimum=0), "owned_by": Str()},
-                required=("id", "object", "created", "owned_by"),
-            )
-        ),
+        "id": Str(),
+        "object": Str(enum=("model",)),
+        "created": Int(minimum=0),
+        "owned_by": Str(description="Its provider."),
     },
-    required=("object", "data"),
+    required=("id", "object", "created", "owned_by"),
+)
+MODEL_LIST = Object(
+    "ModelList", {"object": Str(enum=("list",)), "data": Array(MODEL_ENTRY)}, required=("object", "data")
 )
 HEALTH = Object(
     "Health",
@@ -314,6 +371,13 @@ COMPLETE = Operation(
 MODELS = Operation(
     "GET", "/v1/models", "models_list", "Models this client key may use", "OpenAI",
     answer=MODEL_LIST, errors=_AUTH_ERRORS, result_headers=("x-request-id",), request_headers=("x-request-id",),
+)  # fmt: skip
+MODEL_RETRIEVE = Operation(
+    "GET", "/v1/models/{model}", "models_retrieve", "One model this client key may use", "OpenAI",
+    answer=MODEL_ENTRY, errors=_AUTH_ERRORS + (404,), result_headers=("x-request-id",),
+    request_headers=("x-request-id",),
+    description="404 (`model_not_found`) for a model that does not exist or that this key may not use. "
+    "The model's name is the rest of the path, slashes included.",
 )  # fmt: skip
 HEALTH_CHECK = Operation(
     "GET", "/v1/health", "health", "Liveness and dependencies (no key needed)", "Native",

@@ -9,7 +9,9 @@ run on a small request object read straight from the ASGI scope, and their repli
 as ASGI messages. What Django did on the way is done here too: the Host header is checked
 against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404
 and other methods a 405 (HEAD is GET without the body), and a client that disconnects
-cancels the call (and with it the upstream request or stream). SERVED pairs each call with
+cancels the call (and with it the upstream request or stream). Paths are matched exactly,
+except a declared path ending in a parameter ("/v1/models/{model}"), whose value is passed to
+the call by name (`templated`). SERVED pairs each call with
 its declared operation (declarations.py): the OpenAPI document's /v1 paths are made from
 that same list (openapi.py), so what is served is what is documented.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 from collections.abc import Awaitable, Callable
 from email.header import Header
@@ -33,7 +36,7 @@ from . import declarations as v1
 from .common import ApiRequest
 from .errors import HttpError, error_reply
 from .native import complete, health, providers_status
-from .openai_compat import chat_completions, models_list
+from .openai_compat import chat_completions, models_list, models_retrieve
 from .parsing import request_id_for
 from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
 
@@ -42,6 +45,7 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.CHAT_COMPLETIONS, chat_completions),
     (v1.COMPLETE, complete),
     (v1.MODELS, models_list),
+    (v1.MODEL_RETRIEVE, models_retrieve),
     (v1.HEALTH_CHECK, health),
     (v1.PROVIDERS_STATUS, providers_status),
 )
@@ -57,18 +61,42 @@ def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict
     return table
 
 
-ROUTES = route_table(SERVED)
+def templated(table: dict[str, dict[str, Call]]) -> tuple[tuple[str, str, dict[str, Call]], ...]:
+    """(prefix, parameter, methods) for the paths that end in one parameter ("/v1/models/{model}"):
+    the parameter is the rest of the path, slashes included, and is passed to the call by name."""
+    out = []
+    for path, methods in table.items():
+        prefix, brace, name = path.partition("{")
+        if brace:
+            if not (name.endswith("}") and name[:-1].isidentifier()):
+                raise ValueError(f"{path}: only a last path segment can be a parameter")
+            out.append((prefix, name[:-1], methods))
+    return tuple(out)
+
+
+ROUTES = route_table(SERVED)  # every served path, as declared (and documented)
+EXACT = {path: methods for path, methods in ROUTES.items() if "{" not in path}
+TEMPLATED = templated(ROUTES)
 DEV_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's default with DEBUG on and no ALLOWED_HOSTS
 
 
 def route_for(scope: dict[str, Any]) -> Call:
     """The call serving this scope: an API call, or one that answers 404 / 405."""
-    methods = ROUTES.get(scope["path"])
+    path: str = scope["path"]
+    methods = EXACT.get(path)
+    bound: dict[str, str] = {}
     if methods is None:
-        return _not_found
+        for prefix, name, candidates in TEMPLATED:
+            if path.startswith(prefix) and len(path) > len(prefix):
+                methods, bound = candidates, {name: path[len(prefix) :]}
+                break
+        else:
+            return _not_found
     method = scope["method"]
     call = methods.get("GET" if method == "HEAD" else method)
-    return call if call is not None else _not_allowed(scope["method"], methods)
+    if call is None:
+        return _not_allowed(method, methods)
+    return functools.partial(call, **bound) if bound else call
 
 
 async def _not_found(request: ApiRequest) -> Reply:

@@ -21,9 +21,10 @@ from completions_app.services.types import (
 )
 from providers_app.adapters.types import Message
 
+from .chat_input import messages_of, options_of
 from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .declarations import COMPLETE_REQUEST
-from .parsing import messages_of, parse_body, stop_of
+from .parsing import parse_body, stop_of
 from .refusals import authenticated, refusal_recorded
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
@@ -42,6 +43,7 @@ def native_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Completi
         stop=stop_of(body.get("stop")),
         user=body.get("user"),
         cache=cache_allowed and body["cache"],
+        options=options_of(body),
     )
     return inp, body["stream"]
 
@@ -53,6 +55,7 @@ def usage_json(result: CompletionResult) -> dict[str, int]:
         "output_tokens": u.output_tokens,
         "cache_read_tokens": u.cache_read_tokens,
         "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens,
     }
 
 
@@ -64,6 +67,8 @@ def native_json(result: CompletionResult) -> dict[str, Any]:
         "served_model": result.served_model,
         "provider": result.provider,
         "finish_reason": result.finish_reason,
+        "tool_calls": [{"id": t.id, "name": t.name, "arguments": t.arguments} for t in result.tool_calls],
+        "refusal": result.choices[0].refusal,
         "usage": usage_json(result),
         "usage_estimated": result.usage_estimated,
         # A string: JSON numbers are floats to most clients, and cost must stay exact.
@@ -75,10 +80,23 @@ def native_json(result: CompletionResult) -> dict[str, Any]:
 
 def _native_sse(event: StreamEvent) -> list[bytes]:
     if isinstance(event, StreamDelta):
-        return [sse({"type": "delta", "text": event.text})]
+        if not event.tool_calls and event.refusal is None:
+            return [sse({"type": "delta", "text": event.text})]
+        return _rich_events(event)
     if isinstance(event, StreamEnd):
         return [sse({"type": "done", **native_json(event.result)})]
     return []
+
+
+def _rich_events(event: StreamDelta) -> list[bytes]:
+    # The native API has one choice (no `n`), so only choice 0's pieces reach here.
+    out = [sse({"type": "delta", "text": event.text})] if event.text else []
+    for d in event.tool_calls:
+        name = d.name if d.id is not None else None  # id and name: on a call's first piece only
+        out.append(sse({"type": "tool_call", "index": d.index, "id": d.id, "name": name, "arguments": d.arguments}))
+    if event.refusal is not None:
+        out.append(sse({"type": "refusal", "text": event.refusal}))
+    return out
 
 
 async def complete(request: ApiRequest) -> Reply:

@@ -1,29 +1,25 @@
-"""OpenAI-compatible endpoints: /v1/chat/completions and /v1/models.
+"""OpenAI-compatible endpoints: /v1/chat/completions, /v1/models and /v1/models/{model}.
 
 Whatever provider serves the model, the answer is in OpenAI's shapes, so the
 official openai SDK works by changing base_url. Requests are parsed against
-declarations.CHAT_REQUEST; these calls run on the direct ASGI route (fast_routes.py).
+declarations.CHAT_REQUEST (chat_input.py makes them the service's input) and answered by
+chat_render.py; these calls run on the direct ASGI route (fast_routes.py).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from completions_app.services.catalog import catalog_get
+from completions_app.services.catalog import ModelEntry, catalog_get
 from completions_app.services.completion import completion_create, completion_stream
-from completions_app.services.types import (
-    CallContext,
-    CompletionInput,
-    CompletionResult,
-    StreamDelta,
-    StreamEnd,
-    StreamEvent,
-)
+from completions_app.services.types import CallContext, CompletionInput
 
+from .chat_input import messages_of, options_of
+from .chat_render import ChunkRenderer, openai_json
 from .common import ApiRequest, authenticate, result_headers, wants_cache
 from .declarations import CHAT_REQUEST
-from .parsing import messages_of, parse_body, stop_of
+from .errors import HttpError
+from .parsing import parse_body, stop_of
 from .refusals import authenticated, refusal_recorded
 from .replies import JsonReply, Reply
 from .sse import open_stream, sse, sse_reply
@@ -44,77 +40,9 @@ def openai_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Completi
         stop=stop_of(body.get("stop")),
         user=body.get("user"),
         cache=cache_allowed and body["cache"],
+        options=options_of(body),
     )
     return inp, body["stream"], options is not None and options["include_usage"]
-
-
-def _usage(result: CompletionResult) -> dict[str, Any]:
-    u = result.usage
-    # OpenAI counts cached tokens inside prompt_tokens.
-    prompt = u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": prompt + u.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
-    }
-
-
-def _completion_id(request_id: str) -> str:
-    return f"chatcmpl-{request_id}"
-
-
-def openai_json(result: CompletionResult) -> dict[str, Any]:
-    return {
-        "id": _completion_id(result.request_id),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": result.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.text},
-                "finish_reason": result.finish_reason or "stop",
-                "logprobs": None,
-            }
-        ],
-        "usage": _usage(result),
-        "system_fingerprint": None,
-    }
-
-
-class _ChunkRenderer:
-    def __init__(self, request_id: str, model: str, include_usage: bool) -> None:
-        self.base = {
-            "id": _completion_id(request_id),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-        }
-        self.include_usage = include_usage
-        self.started = False
-
-    def _chunk(self, delta: dict, finish_reason: str | None) -> dict:
-        chunk = {
-            **self.base,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def __call__(self, event: StreamEvent) -> list[bytes]:
-        out = []
-        if not self.started and isinstance(event, StreamDelta | StreamEnd):
-            self.started = True
-            out.append(sse(self._chunk({"role": "assistant", "content": ""}, None)))
-        if isinstance(event, StreamDelta):
-            out.append(sse(self._chunk({"content": event.text}, None)))
-        elif isinstance(event, StreamEnd):
-            out.append(sse(self._chunk({}, event.result.finish_reason or "stop")))
-            if self.include_usage:
-                out.append(sse({**self.base, "choices": [], "usage": _usage(event.result)}))
-        return out
 
 
 async def chat_completions(request: ApiRequest) -> Reply:
@@ -127,7 +55,7 @@ async def chat_completions(request: ApiRequest) -> Reply:
     if stream:
         events = completion_stream(inp, ctx)
         start = await open_stream(events)
-        render = _ChunkRenderer(start.request_id, inp.model, include_usage)
+        render = ChunkRenderer(start.request_id, inp.model, include_usage)
         return sse_reply(start, events, render, trailer=[sse("[DONE]")])
     result = await completion_create(inp, ctx)
     return JsonReply(openai_json(result), headers=result_headers(result))
@@ -137,9 +65,20 @@ async def models_list(request: ApiRequest) -> Reply:
     """GET /v1/models: the models this client key may use."""
     client = await authenticate(request)
     catalog = await catalog_get()
-    data = [
-        {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name}
-        for name, m in sorted(catalog.models.items())
-        if client.allowed_models is None or name in client.allowed_models
-    ]
+    allowed = client.allowed_models
+    data = [_model_json(m) for name, m in sorted(catalog.models.items()) if allowed is None or name in allowed]
     return JsonReply({"object": "list", "data": data}, headers={"x-request-id": request.aiproxy_request_id})  # type: ignore[attr-defined]
+
+
+async def models_retrieve(request: ApiRequest, *, model: str) -> Reply:
+    """GET /v1/models/{model}: one model this client key may use (openai's models.retrieve)."""
+    client = await authenticate(request)
+    entry = (await catalog_get()).models.get(model)
+    if entry is None or (client.allowed_models is not None and model not in client.allowed_models):
+        # The same answer for a model that exists but is not this key's: its name is not told.
+        raise HttpError(404, "model_not_found", f"The model {model[:200]!r} does not exist or is not available.")
+    return JsonReply(_model_json(entry), headers={"x-request-id": request.aiproxy_request_id})  # type: ignore[attr-defined]
+
+
+def _model_json(m: ModelEntry) -> dict[str, Any]:
+    return {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name}

@@ -9,6 +9,7 @@ management API) are documented by drf-spectacular as usual, beside these.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .declarations import ERROR, ERROR_HEADERS, HEADERS, Operation
@@ -91,17 +92,16 @@ def operation_schema(op: Operation, components: Components) -> Schema:
     }
     if op.description:
         out["description"] = op.description
-    if op.request_headers:
-        out["parameters"] = [
-            {
-                "in": "header",
-                "name": name,
-                "required": False,
-                "description": HEADERS[name],
-                "schema": {"type": "string"},
-            }
-            for name in op.request_headers
-        ]
+    parameters = [
+        {"in": "path", "name": name, "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in re.findall(r"{(\w+)}", op.path)
+    ]
+    parameters += [
+        {"in": "header", "name": name, "required": False, "description": HEADERS[name], "schema": {"type": "string"}}
+        for name in op.request_headers
+    ]
+    if parameters:
+        out["parameters"] = parameters
     if op.request is not None:
         out["requestBody"] = {
             "required": True,

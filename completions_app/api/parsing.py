@@ -25,7 +25,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
-from providers_app.adapters.types import Message
 from providers_app.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 from .shapes import Object, ShapeError, UnknownFields
@@ -157,19 +156,6 @@ def parse_body(request: Any, shape: Object) -> dict[str, Any]:
         raise InvalidRequest(exc.message(), field=exc.field()) from None
     except ShapeError as exc:
         raise InvalidRequest(exc.message(), field=exc.where()) from None
-
-
-ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-
-
-def messages_of(messages: list[dict[str, Any]]) -> tuple[Message, ...]:
-    """Checked MESSAGE objects as the service's messages (text parts joined)."""
-    out = []
-    for m in messages:
-        content = m["content"]
-        text = content if type(content) is str else "".join(part["text"] for part in content)
-        out.append(Message(role=ROLE_ALIASES[m["role"]], content=text))
-    return tuple(out)
 
 
 def stop_of(value: str | list[str] | None) -> tuple[str, ...]:

@@ -87,7 +87,7 @@ def test_openai_sdk_sees_errors_as_its_own(gateway, fake):
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=3)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=17)
 
 
 def test_native_complete_json_and_headers(gateway, fake):

@@ -15,11 +15,11 @@ from django.test import Client
 
 from aiproxy.asgi import application
 from completions_app.api import declarations as v1
+from completions_app.api.chat_render import ChunkRenderer, openai_json
 from completions_app.api.common import result_headers
 from completions_app.api.errors import error_reply
 from completions_app.api.fast_routes import ROUTES, SERVED
 from completions_app.api.native import native_json
-from completions_app.api.openai_compat import _ChunkRenderer, openai_json
 from completions_app.services.db import db_run
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd
 from providers_app.adapters.types import Choice, Usage
@@ -64,6 +64,13 @@ def test_auth_schemes_are_both_documented(document):
     assert schemes["ClientKeyHeader"] == {**schemes["ClientKeyHeader"], "in": "header", "name": "x-api-key"}
     assert document["paths"]["/v1/health"]["get"]["security"] == []
     assert len(document["paths"]["/v1/models"]["get"]["security"]) == 2
+
+
+def test_a_path_parameter_is_documented(document):
+    op = document["paths"]["/v1/models/{model}"]["get"]
+    [param] = [p for p in op["parameters"] if p["in"] == "path"]
+    assert (param["name"], param["required"]) == ("model", True)
+    assert set(op["responses"]) >= {"200", "401", "404"}
 
 
 # --- the parser enforces the declarations (through the served ASGI route) -------------------
@@ -112,7 +119,7 @@ def test_rendered_answers_fit_their_declarations():
     v1.COMPLETE_RESPONSE.check(native_json(_result()))
     v1.COMPLETE_RESPONSE.check(native_json(_result(choices=[Choice(text="hi")])))
     v1.CHAT_RESPONSE.check(openai_json(_result()))
-    render = _ChunkRenderer("r1", "m", include_usage=True)
+    render = ChunkRenderer("r1", "m", include_usage=True)
     chunks = [*render(StreamDelta("hi")), *render(StreamEnd(_result()))]
     for chunk in chunks:
         v1.CHAT_CHUNK.check(json.loads(chunk.decode().removeprefix("data: ")))

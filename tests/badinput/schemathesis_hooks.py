@@ -1,0 +1,78 @@
+"""Schemathesis hooks for test_schemathesis.py: a request the document calls valid is made to
+also keep the rules it can only state in words (a JSON Schema cannot relate two fields): a
+tool_choice names one of `tools`, a tool message answers an earlier call, names are 1-64 of
+A-Z a-z 0-9 _ -, an image URL is an image... Each of those, broken, is a 400 naming the field
+(tests/badinput/test_tools_input.py and tests/unit/api/test_chat_input.py test them); here
+they are kept so that positive_data_acceptance still checks every other field. Negative
+cases are sent as generated."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import schemathesis
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PNG = "data:image/png;base64,iVBORw0KGgo="
+
+
+@schemathesis.hook
+def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or not isinstance(case.body, dict):
+        return
+    body = case.body
+    tools = _tools(body)
+    choice = body.get("tool_choice")
+    if choice is not None and not tools and choice != "none":
+        del body["tool_choice"]
+    elif isinstance(choice, dict):
+        choice["function"]["name"] = tools[0]
+    if body.get("parallel_tool_calls") is not None and not tools:
+        del body["parallel_tool_calls"]
+    if body.get("top_logprobs") is not None:
+        body["logprobs"] = True
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        fmt["json_schema"]["name"] = _name(fmt["json_schema"]["name"], "out")
+    for key in ("logit_bias", "metadata"):
+        if isinstance(body.get(key), dict):
+            body[key] = {str(i) if key == "logit_bias" else f"k{i}": v for i, v in enumerate(body[key].values())}
+    if isinstance(body.get("messages"), list):
+        _messages(body["messages"])
+
+
+def _name(name: str, fallback: str) -> str:
+    return name if NAME.fullmatch(name) else fallback
+
+
+def _tools(body: dict) -> list[str]:
+    names: list[str] = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        name = _name(tool["function"]["name"], f"tool_{i}")
+        tool["function"]["name"] = name if name not in names else f"tool_{i}"
+        names.append(tool["function"]["name"])
+    return names
+
+
+def _messages(messages: list) -> None:
+    asked: list[str] = []
+    for m in messages:
+        role, content = m.get("role"), m.get("content")
+        if role == "assistant":
+            for j, call in enumerate(m.get("tool_calls") or ()):
+                call["function"]["name"] = _name(call["function"]["name"], f"tool_{j}")
+                asked.append(call["id"])
+            if content is None and not m.get("tool_calls") and m.get("refusal") is None:
+                m["content"] = ""
+        elif role == "tool" and m.get("tool_call_id") not in asked:
+            if asked:
+                m["tool_call_id"] = asked[-1]
+            else:  # nothing to answer: a user's turn instead
+                m["role"] = "user"
+                del m["tool_call_id"]
+        elif role == "user" and isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    part["image_url"]["url"] = PNG

@@ -107,14 +107,16 @@ def _refusal(inp: CompletionInput) -> Callable[[ModelEntry], GatewayError | None
     return check
 
 
-def _result(o: Outcome, *, choices: list[Choice], response_id: str | None = None) -> CompletionResult:
+def _result(
+    o: Outcome, *, choices: list[Choice], response_id: str | None = None, usage: Usage | None = None
+) -> CompletionResult:
     return CompletionResult(
         request_id=o.ctx.request_id,
         model=o.inp.model,
         served_model=o.served_model,
         provider=o.provider,
         choices=choices,
-        usage=o.usage,
+        usage=usage if usage is not None else o.usage,
         cost_usd=o.cost,
         cached=o.cached,
         latency_ms=o.latency_ms,
@@ -231,7 +233,7 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         if hit is not None:
             _apply_hit(o, hit)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            return _result(o, choices=_hit_choices(hit))
+            return _result(o, choices=_hit_choices(hit), usage=hit.usage)
         if key is not None and state.flights.follower_of(key) is None:
             async with state.flights.lead(key) as flight:
                 completion = await _call(o, catalog, model)
@@ -338,7 +340,7 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
             for piece in hit.chunks:
                 yield StreamDelta(piece) if type(piece) is str else delta_of(piece)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            yield StreamEnd(_result(o, choices=_hit_choices(hit)))
+            yield StreamEnd(_result(o, choices=_hit_choices(hit), usage=hit.usage))
             return
         builder = AnswerBuilder()
         if key is not None and state.flights.follower_of(key) is None:

@@ -172,3 +172,43 @@ class CircuitOpen(UpstreamError):
 
 class NoKeyAvailable(UpstreamRateLimited):
     default_message = "Every key of the provider is cooling down after rate limits."
+
+
+# --- the gateway's own limits (completions_app/services/limits*.py) ------------
+class LimitExceeded(GatewayError):
+    """A request over a limit of its client key or of the key's team. `limit` names it:
+    rpm | tpm | concurrency | budget_usd_day | budget_usd_month; `owner` is "key:<name>" or
+    "team:<name>"; `headers` the x-ratelimit-* headers for the answer."""
+
+    http_status = 429
+    grpc_status = "RESOURCE_EXHAUSTED"
+    error_type: str | None = None  # the body's `type` when it differs from `code` (OpenAI's shapes)
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        limit: str = "",
+        owner: str = "",
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+        resets_at: str | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.limit, self.owner, self.headers, self.resets_at = limit, owner, headers or {}, resets_at
+
+
+class RateLimitExceeded(LimitExceeded):
+    code = "rate_limit_exceeded"
+    default_message = "Rate limit exceeded."
+
+
+class ConcurrencyLimitExceeded(LimitExceeded):
+    code = "concurrency_limit"
+    default_message = "Too many requests in flight for this key."
+
+
+class BudgetExceeded(LimitExceeded):
+    code = "budget_exceeded"
+    error_type = "insufficient_quota"
+    default_message = "Budget exhausted."

@@ -7,7 +7,7 @@ import logging
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponseBase
 
-from providers_app.errors import GatewayError
+from providers_app.errors import GatewayError, LimitExceeded
 
 from .replies import JsonReply, django_response
 
@@ -32,19 +32,26 @@ class HttpError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict:
+def error_body(code: str, message: str, field: str | None = None, error_type: str | None = None) -> dict:
     # `param` and `code` make the body match OpenAI's error shape too, so the
-    # openai SDK surfaces our errors as its own.
-    return {"error": {"type": code, "message": message, "param": field, "code": code}}
+    # openai SDK surfaces our errors as its own. `type` is the code unless OpenAI's
+    # shape has another word for the kind (a budget: insufficient_quota).
+    return {"error": {"type": error_type or code, "message": message, "param": field, "code": code}}
 
 
 def error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
     """The answer to a failed call: the status, the body in the one error shape, headers."""
     headers: dict[str, str] = {}
     if isinstance(exc, GatewayError):
-        reply = JsonReply(error_body(exc.code, exc.message, exc.field), status=exc.http_status, headers=headers)
+        reply = JsonReply(
+            error_body(exc.code, exc.message, exc.field, getattr(exc, "error_type", None)),
+            status=exc.http_status,
+            headers=headers,
+        )
         if (retry_after := exc.retry_after_header()) is not None:
             headers["Retry-After"] = retry_after
+        if isinstance(exc, LimitExceeded):
+            headers.update(exc.headers)  # x-ratelimit-*
         headers["x-aiproxy-provider"] = exc.provider
     elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
         reply = JsonReply(error_body("invalid_request_error", "Bad request."), status=400, headers=headers)

@@ -11,6 +11,8 @@ from typing import Any
 
 from providers_app.adapters.types import ChatOptions, Choice, Message, ToolCall, ToolCallDelta, Usage
 
+from .limit_types import Owner
+
 
 @dataclass(frozen=True, slots=True)
 class ClientIdentity:
@@ -18,6 +20,9 @@ class ClientIdentity:
     name: str
     allowed_models: frozenset[str] | None  # None = every model
     expires_at: datetime | None = None
+    # The key's and its team's limits, those with any limit set: () = unlimited (limit_types.py).
+    owners: tuple[Owner, ...] = ()
+    team: str = ""  # the key's team's name, if it has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,8 @@ class LocalLimiter:
         return admission_for(owners, ask, p, rid, rate_headers(owners, counts, p.minute_reset_s))
 
     async def settle(self, admission: Admission, *, tokens: int, cost: Decimal) -> tuple[Spend, ...]:
+        if not admission.owners:
+            return ()
         now = self.clock()
         first = admission.id not in self._settled
         if first:

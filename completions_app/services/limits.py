@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
@@ -249,6 +249,7 @@ class FallbackLimiter:
             admission = await self.primary.admit(owners, ask)
         except StateUnavailable as exc:
             self._failed(exc)
+            metrics.limits_fallback_total.labels("admit").inc()
             admission = await self.local.admit(owners, ask)
             admission.exact = False
             return admission
@@ -262,6 +263,7 @@ class FallbackLimiter:
             except StateUnavailable as exc:
                 # Its reservation expires in Redis; the cost counts here meanwhile.
                 self._failed(exc)
+                metrics.limits_fallback_total.labels("settle").inc()
             else:
                 self._answered()
                 return spends
@@ -272,18 +274,13 @@ class FallbackLimiter:
             found = await self.primary.usage(owner)
         except StateUnavailable as exc:
             self._failed(exc)
-            found = await self.local.usage(owner)
-            return OwnerUsage(**{**_fields(found), "exact": False})
+            return replace(await self.local.usage(owner), exact=False)
         self._answered()
         return found
 
     async def aclose(self) -> None:
         await self.primary.aclose()
         await self.local.aclose()
-
-
-def _fields(u: OwnerUsage) -> dict:
-    return {name: getattr(u, name) for name in OwnerUsage.__slots__}
 
 
 def limiter_create(shared: object, *, clock: Clock = time.time) -> Limiter:

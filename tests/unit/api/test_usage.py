@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from aiproxy.asgi import application
 from completions_app.api import declarations as v1
-from completions_app.api.spend import periods_at
 from completions_app.api.usage import usage_from_records
 from completions_app.models import ClientKey, CompletionRecord, Team
 from completions_app.services.db import db_run
 from completions_app.services.gateway_state import gateway_state
 from completions_app.services.limit_types import Ask, Limits, Owner
+from completions_app.services.spend import periods_at
 from completions_app.services.types import ClientIdentity
 from tests.factories import client_create
 

@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from completions_app.api.spend import periods_at
 from completions_app.models import ClientKey, CompletionRecord, Team
+from completions_app.services.spend import periods_at
 from metrics_app.budgets import budget_report
 
 from .conftest import PASSWORD, record_create

@@ -84,6 +84,20 @@ class Children:
         return child
 
 
+# --- budgets and rate limits (completions_app/services/limits*.py) -----------------------
+limits_exact = Gauge(
+    "ai_proxy_limits_exact",
+    "1 while budgets and rate limits are enforced exactly (Redis, or one process without it); "
+    "0 while Redis is unavailable and each process enforces them alone (approximate).",
+    multiprocess_mode="min",
+)
+limits_fallback_total = Counter(
+    "ai_proxy_limits_fallback_total",
+    "Limit operations answered per process because Redis was unavailable.",
+    ["op"],
+)
+
+
 # --- budgets and rate limits: the request path's refusals and the budget alerts (issue 15) ----
 limit_rejections_total = Counter(
     "ai_proxy_limit_rejections_total",

@@ -75,8 +75,12 @@ async def test_a_rate_limited_key_sees_its_limits_on_every_answer_and_a_429_past
     error = refused.json()["error"]
     assert (error["type"], error["code"]) == ("rate_limit_exceeded", "rate_limit_exceeded")
     assert "key:rest-rpm" in error["message"]
+    refused_stream = await http.post(CHAT, json=chat("one more", stream=True), headers=auth)
+    assert refused_stream.status_code == 429 and refused_stream.headers["content-type"] == "application/json"
+    assert refused_stream.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refused_stream.headers["x-ratelimit-remaining-requests"] == "0"
     assert len(gw.fake.requests) == 2
-    record = (await gw.records())[-1]
+    record = (await gw.records())[-2]
     assert (record.client_name, record.http_status, record.error_type, record.limit_hit) == (
         "rest-rpm",
         429,

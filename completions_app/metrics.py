@@ -96,3 +96,16 @@ limits_fallback_total = Counter(
     "Limit operations answered per process because Redis was unavailable.",
     ["op"],
 )
+
+
+# --- budgets and rate limits: the request path's refusals and the budget alerts (issue 15) ----
+limit_rejections_total = Counter(
+    "ai_proxy_limit_rejections_total",
+    "Requests refused by a limit of their client key or team.",
+    ["limit"],  # rpm | tpm | concurrency | budget_usd_day | budget_usd_month
+)
+budget_alerts_total = Counter(
+    "ai_proxy_budget_alerts_total",
+    "Budget alerts raised: spend crossed an admin-set fraction of a budget (once per period).",
+    ["fraction", "period"],  # period: day | month
+)

@@ -32,6 +32,7 @@ from django.conf import settings
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
 from completions_app.grpc.server import grpc_server_create
+from completions_app.services.budget_alerts import alerts_drain
 from completions_app.services.catalog import catalog_get
 from completions_app.services.gateway_state import gateway_state_close
 from completions_app.services.recorder import records_flush
@@ -148,6 +149,9 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     log.warning("shutting down: draining for up to %.0fs", grace_s)
     http.should_exit = True
     await asyncio.gather(http_task, grpc_server.stop(grace_s), return_exceptions=True)
+    # Settles and budget alerts still running use the state: let them end first (bounded).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(alerts_drain(), timeout=min(grace_s, 10))
     await gateway_state_close()  # upstream clients, breaker writes, Redis
     flushed = await asyncio.to_thread(records_flush, grace_s)
     if not flushed:

@@ -23,6 +23,9 @@ class GatewayError(Exception):
     breaker_fault = False
     default_message = "Internal error."
     provider = ""  # set by the service once a provider was tried: the x-aiproxy-provider header
+    # A limited key's x-ratelimit-* headers, set by the service on whatever error ends its call
+    # (every answer to a limited key carries them, its errors included).
+    limit_headers: dict[str, str] | None = None
 
     def __init__(
         self,
@@ -196,6 +199,7 @@ class LimitExceeded(GatewayError):
     ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.limit, self.owner, self.headers, self.resets_at = limit, owner, headers or {}, resets_at
+        self.limit_headers = self.headers
 
 
 class RateLimitExceeded(LimitExceeded):

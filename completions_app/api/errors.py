@@ -7,7 +7,7 @@ import logging
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponseBase
 
-from providers_app.errors import GatewayError, LimitExceeded
+from providers_app.errors import GatewayError
 
 from .replies import JsonReply, django_response
 
@@ -50,8 +50,8 @@ def error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
         )
         if (retry_after := exc.retry_after_header()) is not None:
             headers["Retry-After"] = retry_after
-        if isinstance(exc, LimitExceeded):
-            headers.update(exc.headers)  # x-ratelimit-*
+        if exc.limit_headers:
+            headers.update(exc.limit_headers)  # a limited key's x-ratelimit-*
         headers["x-aiproxy-provider"] = exc.provider
     elif isinstance(exc, SuspiciousOperation):  # e.g. a Host not in ALLOWED_HOSTS
         reply = JsonReply(error_body("invalid_request_error", "Bad request."), status=400, headers=headers)

@@ -71,6 +71,8 @@ async def rpc_abort(context: grpc.aio.ServicerContext, exc: Exception, *, rpc: s
             trailing.append((ERROR_FIELD_HEADER, exc.field))
         if isinstance(exc, LimitExceeded):
             trailing.extend(limit_trailers(exc))
+        elif exc.limit_headers:  # a limited key's other errors carry its x-ratelimit-* too
+            trailing.extend((name.lower(), value) for name, value in exc.limit_headers.items())
         context.set_trailing_metadata(tuple(trailing))
         await context.abort(status_code_for(exc), status_message(exc))
     log.error("gRPC %s failed with an unexpected error (request_id=%s)", rpc, current_request_id(), exc_info=exc)

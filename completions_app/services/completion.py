@@ -146,6 +146,8 @@ def _apply_error(o: Outcome, exc: BaseException) -> None:
     if isinstance(exc, GatewayError):
         o.error_type, o.http_status = exc.code, exc.http_status
         o.provider = o.provider or exc.provider
+        if o.admission is not None and exc.limit_headers is None:
+            exc.limit_headers = o.admission.headers
     elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
         o.error_type, o.http_status = "client_disconnected", 499
         # Cancelled while a provider was being asked (a gRPC deadline, a client gone): name it.

@@ -124,3 +124,14 @@ async def test_an_unlimited_key_gets_no_ratelimit_headers(http, gw):
     answer = await http.post(CHAT, json=chat(), headers=auth)
     assert answer.status_code == 200
     assert not [h for h in answer.headers if h.startswith("x-ratelimit")]
+
+
+async def test_an_upstream_error_to_a_limited_key_carries_its_limits_too(http, gw):
+    auth = await limited_key("rest-err", rpm=5)
+    gw.fake.script(Behaviour.error(500, path="/v1/chat", times=-1), Behaviour.overloaded(path="/v1/messages", times=-1))
+    failed = await http.post(CHAT, json=chat(), headers=auth)
+    assert failed.status_code == 502
+    assert (failed.headers["x-ratelimit-limit-requests"], failed.headers["x-ratelimit-remaining-requests"]) == (
+        "5",
+        "4",
+    )

@@ -151,6 +151,9 @@ class CompletionRecord(models.Model):
     limit_hit = models.CharField(
         max_length=64, blank=True, help_text="Which limit refused the request, e.g. key:ci-bot:rpm"
     )
+    end_user = models.CharField(
+        max_length=256, blank=True, help_text="The request's `user`: the client's own end user, as it sent it."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -110,6 +110,7 @@ def outcome_finish(o: Outcome) -> None:
                 finish_reason=o.finish_reason or "",
                 attempts=[a.as_dict() for a in o.attempts],
                 limit_hit=o.limit_hit,
+                end_user=o.inp.user or "",
             )
         )
     )

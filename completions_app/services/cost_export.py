@@ -25,7 +25,7 @@ from .cost import cost_format
 HEADER = (
     "created_at,request_id,client,model,served_model,provider,provider_key,status,input_tokens,output_tokens,"
     "cache_read_tokens,cache_write_tokens,input_price_per_mtok,output_price_per_mtok,cost_usd,latency_ms,cached,stream,"
-    "usage_estimated,reasoning_tokens,finish_reason"  # appended later: new columns only ever go at the end
+    "usage_estimated,reasoning_tokens,finish_reason,end_user"  # appended later: new columns only ever go at the end
 ).split(",")
 
 
@@ -107,6 +107,7 @@ def csv_lines(qs: QuerySet[CompletionRecord], *, chunk_size: int = 2000) -> Iter
                     r.usage_estimated,
                     r.reasoning_tokens,
                     r.finish_reason,
+                    r.end_user,
                 )
             ]
         )

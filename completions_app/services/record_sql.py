@@ -65,6 +65,7 @@ class RecordRow(NamedTuple):
     finish_reason: str
     attempts: list[dict[str, str]]
     limit_hit: str = ""  # the limit that refused the request: "<owner label>:<limit>" (key:ci-bot:rpm)
+    end_user: str = ""  # the request's `user`
 
 
 _META = CompletionRecord._meta

@@ -4,7 +4,7 @@ On the wire as the `ollama` SDK sends it (tests/unit/adapters/test_contract.py a
 test_contract_ollama_tools.py); the request's translation, and what Ollama cannot be asked,
 are in ollama_request.py. Ollama needs no auth; a configured key is sent as `Authorization:
 Bearer` (for an Ollama behind an authenticating proxy). `user` has no place in Ollama's API:
-it stays on the gateway's record only.
+it stays on the gateway's record only (CompletionRecord.end_user).
 
 The answer: `message.content` is the text; `message.tool_calls` (whole calls, arguments as
 an object) become tool calls with the arguments as JSON text, and Ollama's own call id when

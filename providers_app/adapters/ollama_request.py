@@ -15,7 +15,7 @@ What goes where (as the `ollama` SDK sends it; tests/unit/adapters/test_contract
   (Ollama constrains the output to it, so `strict` holds either way); text -> nothing.
 - reasoning_effort low/medium/high -> `think` with the same word ("minimal" has no match:
   refused); logprobs / top_logprobs -> the same fields.
-- `user` has no place in Ollama's API: it stays on the gateway's record only. A message's
+- `user` has no place in Ollama's API: it stays on the gateway's record only (CompletionRecord.end_user). A message's
   `name`, `n` > 1, `logit_bias` and `metadata` are refused.
 """
 

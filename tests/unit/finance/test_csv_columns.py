@@ -1,5 +1,5 @@
-"""The CSV's columns: the original ones keep their order; `usage_estimated`, `reasoning_tokens`
-and `finish_reason` are appended after `stream` (a consumer reading columns by position keeps working)."""
+"""The CSV's columns: the original ones keep their order; `usage_estimated`, `reasoning_tokens`,
+`finish_reason` and `end_user` are appended after `stream` (a consumer reading columns by position keeps working)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ ORIGINAL = (
 
 
 def test_new_columns_are_appended_after_the_original_columns():
-    assert HEADER == [*ORIGINAL, "usage_estimated", "reasoning_tokens", "finish_reason"]
+    assert HEADER == [*ORIGINAL, "usage_estimated", "reasoning_tokens", "finish_reason", "end_user"]
 
 
 @pytest.mark.django_db
@@ -51,4 +51,4 @@ def test_reasoning_tokens_values():
         "900",
         "640",
     )
-    assert list(rows[0])[-2:] == ["reasoning_tokens", "finish_reason"]
+    assert list(rows[0])[-3:] == ["reasoning_tokens", "finish_reason", "end_user"]

@@ -136,3 +136,30 @@ class StreamEnd:
 
 
 StreamEvent = StreamStart | StreamDelta | StreamEnd
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EmbeddingInput:
+    model: str  # the public name
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    encoding_format: str | None = None  # "float" | "base64"
+    user: str | None = None
+    cache: bool = True  # embeddings are deterministic: cached unless the client says no
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    request_id: str
+    model: str  # as requested
+    served_model: str
+    provider: str
+    vectors: list[list[float] | str]  # in input order (see adapters.types.Embeddings)
+    usage: Usage  # input_tokens only
+    cost_usd: Decimal
+    cached: bool
+    latency_ms: float
+    usage_estimated: bool = False
+    attempts: list[Attempt] = field(default_factory=list)
+    limit_headers: dict[str, str] | None = None

@@ -16,7 +16,7 @@ from providers_app.errors import InvalidRequest
 
 from .errors import classify
 from .http import Response, UpstreamHttp
-from .types import ChatRequest, Completion, StreamChunk
+from .types import ChatRequest, Completion, EmbeddingRequest, Embeddings, StreamChunk
 
 
 class ProviderAdapter(ABC):
@@ -49,6 +49,11 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
         """Async iterator of chunks; the last one carries usage and finish_reason."""
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """Embeddings of `request.inputs`. A kind without an embeddings API keeps this default:
+        the client's error, naming the model (the router never fails over on it)."""
+        raise InvalidRequest(f'The provider kind "{self.kind}" has no embeddings API.', field="model")
 
     @abstractmethod
     async def list_models(self) -> list[str]:

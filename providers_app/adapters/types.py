@@ -218,3 +218,25 @@ class StreamChunk:
     tool_calls: tuple[ToolCallDelta, ...] = ()
     refusal: str | None = None  # a fragment of a refusal
     logprobs: Any = None  # this piece's logprobs object (OpenAI's shape)
+
+
+# --- embeddings -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EmbeddingRequest:
+    """What an embedding adapter is asked (OpenAI's /embeddings model). `model` is upstream."""
+
+    model: str
+    inputs: tuple[str, ...]  # at least one; token-id arrays are refused at the interface
+    dimensions: int | None = None
+    encoding_format: str | None = None  # "float" | "base64" (None: float)
+    user: str | None = None
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """One vector per input, in input order. A vector is a list of floats, or (encoding
+    "base64") the base64 text of its little-endian float32 array, as OpenAI sends it."""
+
+    vectors: list[list[float] | str]
+    usage: Usage  # input_tokens only
+    model: str | None = None  # as the provider reported it

@@ -148,8 +148,11 @@ def usage(gw: GatewayProcess, key: str) -> dict[str, Any]:
 
 
 def key_usage(gw: GatewayProcess, key: str) -> dict[str, Any]:
-    """The key's own part of GET /v1/usage (its limits, window usage, spend, what remains)."""
-    return usage(gw, key)["key"]
+    """The key's own counts in GET /v1/usage (window usage, spend, reserved, what remains),
+    as the shared limiter counts them (`exact`: from Redis, not one process's memory)."""
+    mine = usage(gw, key)["key"]
+    assert mine["exact"] is True, mine
+    return mine["usage"]
 
 
 def money(value: Any) -> Decimal:

@@ -82,3 +82,30 @@ class Children:
                 self._children.clear()
             child = self._children[values] = self._metric.labels(*values)
         return child
+
+
+# --- budgets and rate limits (completions_app/services/limits*.py) -----------------------
+limits_exact = Gauge(
+    "ai_proxy_limits_exact",
+    "1 while budgets and rate limits are enforced exactly (Redis, or one process without it); "
+    "0 while Redis is unavailable and each process enforces them alone (approximate).",
+    multiprocess_mode="min",
+)
+limits_fallback_total = Counter(
+    "ai_proxy_limits_fallback_total",
+    "Limit operations answered per process because Redis was unavailable.",
+    ["op"],
+)
+
+
+# --- budgets and rate limits: the request path's refusals and the budget alerts (issue 15) ----
+limit_rejections_total = Counter(
+    "ai_proxy_limit_rejections_total",
+    "Requests refused by a limit of their client key or team.",
+    ["limit"],  # rpm | tpm | concurrency | budget_usd_day | budget_usd_month
+)
+budget_alerts_total = Counter(
+    "ai_proxy_budget_alerts_total",
+    "Budget alerts raised: spend crossed an admin-set fraction of a budget (once per period).",
+    ["fraction", "period"],  # period: day | month
+)

@@ -1,4 +1,4 @@
-"""Celery tasks of completions_app: thin wrappers over services.rollup."""
+"""Celery tasks of completions_app: thin wrappers over services.rollup and services.budget_alerts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from aiproxy.celery import app
 
+from .services.budget_alerts import WebhookFailed, webhook_post
 from .services.rollup import rollup_recompute
 
 # Retried only for infrastructure faults (database away or locked). Re-running is safe:
@@ -41,3 +42,17 @@ def rollup_costs_enqueue(*, since: datetime | None = None, until: datetime | Non
     """Queue a roll-up once the current transaction has committed (the worker must see its rows)."""
     args = {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None}
     transaction.on_commit(lambda: rollup_costs.delay(**args))
+
+
+@app.task(
+    name="completions_app.tasks.budget_alert_post",
+    autoretry_for=(WebhookFailed,),
+    max_retries=8,
+    retry_backoff=5,  # 5 s, 10 s, 20 s... up to retry_backoff_max
+    retry_backoff_max=600,
+    retry_jitter=True,
+)
+def budget_alert_post(url: str, payload: dict[str, str]) -> int:
+    """POST one budget alert to the admin's webhook (queued by services.budget_alerts); a
+    failure worth retrying is retried with backoff. Returns the webhook's status."""
+    return webhook_post(url, payload)

@@ -7,4 +7,5 @@ app_name = "finance"
 urlpatterns = [
     path("", views.report, name="report"),
     path("export.csv", views.export, name="export"),
+    path("budgets.csv", views.budgets_export, name="budgets_export"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 
 from django.contrib import admin
@@ -14,6 +16,7 @@ from django.utils.http import urlencode
 
 from completions_app.csv_download import csv_streaming_response
 
+from .budgets import BUDGET_CSV_HEADER, budget_csv_rows, budget_report
 from .finance import finance_report, records_admin_url, report_records
 from .forms import ReportRangeForm
 
@@ -36,6 +39,9 @@ def report(request: HttpRequest) -> HttpResponse:
         "title": "Finance report",
         "form": form,
         "report": None,
+        # Now, whatever the range: each budget's current day and month.
+        "budgets": budget_report(),
+        "budgets_csv_url": reverse("finance:budgets_export"),
     }
     if form.is_valid():
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
@@ -59,3 +65,17 @@ def export(request: HttpRequest) -> HttpResponse:
     return csv_streaming_response(
         request, report_records(start=start, end=end), filename=f"ai-proxy-costs-{start}-to-{end}.csv"
     )
+
+
+@_guard
+def budgets_export(request: HttpRequest) -> HttpResponse:
+    """The report's budgets as CSV (a few rows: one per team and key with a budget)."""
+    report = budget_report()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(BUDGET_CSV_HEADER)
+    writer.writerows(budget_csv_rows(report))
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="ai-proxy-budgets-{report.day}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

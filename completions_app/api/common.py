@@ -36,20 +36,28 @@ def wants_cache(request: ApiRequest) -> bool:
 
 
 def result_headers(result: CompletionResult) -> dict[str, str]:
-    return {
+    headers = {
         "x-request-id": result.request_id,
         "x-aiproxy-provider": result.provider,
         "x-aiproxy-cache": "HIT" if result.cached else "MISS",
         "x-aiproxy-cost-usd": cost_format(result.cost_usd),
     }
+    if result.limit_headers:  # a limited key: x-ratelimit-* on every answer
+        headers.update(result.limit_headers)
+    return headers
 
 
-def stream_headers(*, request_id: str, provider: str, cached: bool) -> dict[str, str]:
+def stream_headers(
+    *, request_id: str, provider: str, cached: bool, limit_headers: dict[str, str] | None = None
+) -> dict[str, str]:
     """Streams know their cost only at the end: it is in the final event, not a header."""
-    return {
+    headers = {
         "x-request-id": request_id,
         "x-aiproxy-provider": provider,
         "x-aiproxy-cache": "HIT" if cached else "MISS",
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # nginx: do not buffer SSE
     }
+    if limit_headers:
+        headers.update(limit_headers)
+    return headers

@@ -22,6 +22,7 @@ from .chat_shapes import (
     TOOLS,
 )
 from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
+from .usage_shapes import USAGE_REPORT
 
 MAX_TOKENS = 1_000_000  # the completion service refuses more (services/completion.py)
 
@@ -388,4 +389,9 @@ PROVIDERS_STATUS = Operation(
     "GET", "/v1/providers/status", "providers_status", "Breakers and keys per provider", "Native",
     answer=PROVIDER_STATUS_LIST, errors=_AUTH_ERRORS, result_headers=("x-request-id",),
     request_headers=("x-request-id",),
+)  # fmt: skip
+USAGE_GET = Operation(
+    "GET", "/v1/usage", "usage_get", "This client key's and its team's limits, usage and what remains", "Native",
+    answer=USAGE_REPORT, errors=_AUTH_ERRORS, result_headers=("x-request-id",), request_headers=("x-request-id",),
+    description="Minutes are epoch minutes; days and months are calendar ones in TIME_ZONE. Counts no limit.",
 )  # fmt: skip

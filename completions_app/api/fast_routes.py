@@ -39,6 +39,7 @@ from .native import complete, health, providers_status
 from .openai_compat import chat_completions, models_list, models_retrieve
 from .parsing import request_id_for
 from .replies import JSON_TYPE, SSE_TYPE, JsonReply, Reply
+from .usage import usage_get
 
 Call = Callable[[ApiRequest], Awaitable[Reply]]
 SERVED: tuple[tuple[v1.Operation, Call], ...] = (
@@ -48,6 +49,7 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.MODEL_RETRIEVE, models_retrieve),
     (v1.HEALTH_CHECK, health),
     (v1.PROVIDERS_STATUS, providers_status),
+    (v1.USAGE_GET, usage_get),
 )
 
 

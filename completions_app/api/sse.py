@@ -59,4 +59,7 @@ def sse_reply(
         for chunk in trailer or []:
             yield chunk
 
-    return SseReply(body(), stream_headers(request_id=start.request_id, provider=start.provider, cached=start.cached))
+    headers = stream_headers(
+        request_id=start.request_id, provider=start.provider, cached=start.cached, limit_headers=start.limit_headers
+    )
+    return SseReply(body(), headers)

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import grpc
 
-from providers_app.errors import GatewayError
+from providers_app.errors import GatewayError, LimitExceeded
 
 from .interceptor import current_request_id
 
@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 ERROR_TYPE_HEADER = "x-error-type"
 ERROR_FIELD_HEADER = "x-error-field"  # the request field at fault (REST's `param`)
+# A refusal by a limit of the key or its team (RESOURCE_EXHAUSTED): which limit ("rpm"...), whose
+# ("key:<name>" | "team:<name>"), and for a budget when it resets (ISO 8601); x-ratelimit-* beside.
+LIMIT_HEADER = "x-aiproxy-limit"
+LIMIT_OWNER_HEADER = "x-aiproxy-limit-owner"
+LIMIT_RESETS_HEADER = "x-aiproxy-limit-resets-at"
 
 
 class ClientDeadlineExceeded(GatewayError):
@@ -64,11 +69,26 @@ async def rpc_abort(context: grpc.aio.ServicerContext, exc: Exception, *, rpc: s
             trailing.append(("retry-after", retry_after))
         if exc.field:
             trailing.append((ERROR_FIELD_HEADER, exc.field))
+        if isinstance(exc, LimitExceeded):
+            trailing.extend(limit_trailers(exc))
         context.set_trailing_metadata(tuple(trailing))
         await context.abort(status_code_for(exc), status_message(exc))
     log.error("gRPC %s failed with an unexpected error (request_id=%s)", rpc, current_request_id(), exc_info=exc)
     context.set_trailing_metadata(((ERROR_TYPE_HEADER, GatewayError.code),))
     await context.abort(grpc.StatusCode.INTERNAL, GatewayError.default_message)
+
+
+def limit_trailers(exc: LimitExceeded) -> list[tuple[str, str]]:
+    """What REST sends of a limit refusal (its x-ratelimit-* headers), and the limit's name,
+    owner and reset time, which REST has in its body and Retry-After."""
+    trailing = [(name.lower(), value) for name, value in exc.headers.items()]
+    if exc.limit:
+        trailing.append((LIMIT_HEADER, exc.limit))
+    if exc.owner:
+        trailing.append((LIMIT_OWNER_HEADER, exc.owner))
+    if exc.resets_at:
+        trailing.append((LIMIT_RESETS_HEADER, exc.resets_at))
+    return trailing
 
 
 @asynccontextmanager

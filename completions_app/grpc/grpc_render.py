@@ -78,6 +78,12 @@ def stream_final(result: CompletionResult) -> pb.StreamCompleteResponse:
     )
 
 
+def limit_metadata(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A limited key's x-ratelimit-* as metadata (REST's headers). In the trailers: the initial
+    metadata has gone out before the call was admitted (the interceptor sends x-request-id first)."""
+    return tuple((name.lower(), value) for name, value in headers.items())
+
+
 def provider_status_pb(row: dict) -> pb.ProviderStatus:
     message = pb.ProviderStatus(
         name=row["name"],

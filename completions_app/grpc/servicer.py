@@ -16,12 +16,19 @@ from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
 from completions_app.services import status as status_service
 from completions_app.services.client_address import grpc_peer_host
-from completions_app.services.types import CallContext, ClientIdentity, CompletionInput, StreamDelta, StreamEnd
+from completions_app.services.types import (
+    CallContext,
+    ClientIdentity,
+    CompletionInput,
+    StreamDelta,
+    StreamEnd,
+    StreamStart,
+)
 from providers_app.errors import AuthenticationFailed, GatewayError
 
 from .errors import client_deadline, rpc_abort
 from .grpc_input import completion_input_from, proto_field_named
-from .grpc_render import complete_response, provider_status_pb, stream_delta, stream_final
+from .grpc_render import complete_response, limit_metadata, provider_status_pb, stream_delta, stream_final
 from .interceptor import current_request_id
 
 INTERFACE = "grpc"
@@ -80,6 +87,8 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
             client, inp = await accepted(request, context)
             async with client_deadline(context) as remaining:
                 result = await completion.completion_create(inp, call_context(client, remaining))
+            if result.limit_headers:  # a limited key's x-ratelimit-*
+                context.set_trailing_metadata(limit_metadata(result.limit_headers))
             return complete_response(result)
         except Exception as exc:
             await rpc_abort(context, proto_field_named(exc), rpc="Complete")
@@ -102,6 +111,8 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                         elif isinstance(event, StreamEnd):
                             await context.write(stream_final(event.result))
                             done = True
+                        elif isinstance(event, StreamStart) and event.limit_headers:
+                            context.set_trailing_metadata(limit_metadata(event.limit_headers))
                 if not done:
                     # The contract: a stream without its final message is an error, never a silent end.
                     raise GatewayError("The completion stream ended without its final message.")

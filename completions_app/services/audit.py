@@ -14,6 +14,7 @@ from providers_app.adapters.types import Message, Usage
 from ..models import CompletionRecord
 from .catalog import catalog_has_model
 from .cost import Prices
+from .limit_types import Admission, Limiter
 from .record_text import row_storable
 from .recorder import RecordRow, record_submit
 from .types import Attempt, CallContext, CompletionInput
@@ -56,6 +57,10 @@ class Outcome:
     finish_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0  # time spent waiting on providers, for the overhead metric
+    # A limited key's request let in and the limiter that let it in (settled once, at the end).
+    admission: Admission | None = None
+    limiter: Limiter | None = None
+    limit_hit: str = ""  # refused by a limit: "<owner label>:<limit>" (key:ci-bot:rpm)
 
 
 # Labelled children looked up once per label values (metrics.Children): outcome_finish runs per request.

@@ -26,6 +26,7 @@ from .catalog import Catalog, ModelEntry, catalog_get
 from .chat_checks import check_rich
 from .cost import cost_compute
 from .gateway_state import GatewayState, gateway_state
+from .limit_gate import HIT, admit, ask_for, settle
 from .response_cache import CachedAnswer, cache_key, cacheable
 from .router import route
 from .singleflight import LeaderGone
@@ -108,7 +109,12 @@ def _refusal(inp: CompletionInput) -> Callable[[ModelEntry], GatewayError | None
 
 
 def _result(
-    o: Outcome, *, choices: list[Choice], response_id: str | None = None, usage: Usage | None = None
+    o: Outcome,
+    *,
+    choices: list[Choice],
+    response_id: str | None = None,
+    usage: Usage | None = None,
+    limit_headers: dict[str, str] | None = None,
 ) -> CompletionResult:
     return CompletionResult(
         request_id=o.ctx.request_id,
@@ -123,6 +129,7 @@ def _result(
         response_id=response_id,
         usage_estimated=o.usage_estimated,
         attempts=o.attempts,
+        limit_headers=limit_headers,
     )
 
 
@@ -205,6 +212,14 @@ def _end(o: Outcome, t0: float) -> None:
     outcome_finish(o)
 
 
+async def _settled_end(o: Outcome, t0: float) -> None:
+    """The end of a call that reserved under its key's limits: settle it, then _end."""
+    try:
+        await settle(o)
+    finally:
+        _end(o, t0)
+
+
 # --- refused before the service was called ---------------------------------------------------
 def completion_refused(model: str, ctx: CallContext, error: BaseException) -> None:
     """The record of an authenticated request its interface refused while parsing (400, 413,
@@ -230,25 +245,35 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         key = cache_key(inp, client_id=ctx.client.id, shared=model.cache_shared) if cacheable(inp) else None
         state = gateway_state()
         hit = await _lookup(state, o, key)
+        owners = ctx.client.owners  # () for an unlimited key: it skips every limit step
         if hit is not None:
+            headers = (await admit(o, state.limiter, owners, HIT)).headers if owners else None
             _apply_hit(o, hit)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            return _result(o, choices=_hit_choices(hit), usage=hit.usage)
+            return _result(o, choices=_hit_choices(hit), usage=hit.usage, limit_headers=headers)
         if key is not None and state.flights.follower_of(key) is None:
             async with state.flights.lead(key) as flight:
+                if owners:
+                    await admit(o, state.limiter, owners, ask_for(inp, model), flight)
                 completion = await _call(o, catalog, model)
                 answer = _answer(o, completion.text, pieces_of(completion.choices))
                 flight.resolve(answer)
                 await state.cache.set(key, answer)
         else:
+            if owners:
+                await admit(o, state.limiter, owners, ask_for(inp, model))
             completion = await _call(o, catalog, model)
         o.latency_ms = (time.perf_counter() - t0) * 1000
-        return _result(o, choices=completion.choices, response_id=completion.response_id)
+        headers = o.admission.headers if o.admission is not None else None
+        return _result(o, choices=completion.choices, response_id=completion.response_id, limit_headers=headers)
     except BaseException as exc:
         _apply_error(o, exc)
         raise
     finally:
-        _end(o, t0)
+        if o.admission is None:
+            _end(o, t0)
+        else:
+            await _settled_end(o, t0)
 
 
 async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
@@ -334,17 +359,21 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
         key = cache_key(inp, client_id=ctx.client.id, shared=model.cache_shared) if cacheable(inp) else None
         state = gateway_state()
         hit = await _lookup(state, o, key)
+        owners = ctx.client.owners  # () for an unlimited key: it skips every limit step
         if hit is not None:
+            headers = (await admit(o, state.limiter, owners, HIT)).headers if owners else None
             _apply_hit(o, hit)
-            yield StreamStart(ctx.request_id, o.served_model, o.provider, cached=True)
+            yield StreamStart(ctx.request_id, o.served_model, o.provider, cached=True, limit_headers=headers)
             for piece in hit.chunks:
                 yield StreamDelta(piece) if type(piece) is str else delta_of(piece)
             o.latency_ms = (time.perf_counter() - t0) * 1000
-            yield StreamEnd(_result(o, choices=_hit_choices(hit), usage=hit.usage))
+            yield StreamEnd(_result(o, choices=_hit_choices(hit), usage=hit.usage, limit_headers=headers))
             return
         builder = AnswerBuilder()
         if key is not None and state.flights.follower_of(key) is None:
             async with state.flights.lead(key) as flight:
+                if owners:
+                    await admit(o, state.limiter, owners, ask_for(inp, model), flight)
                 async with aclosing(_stream_upstream(o, t0, catalog, model, builder)) as events:
                     async for event in events:
                         yield event
@@ -352,6 +381,8 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
                 flight.resolve(answer)
                 await state.cache.set(key, answer)
         else:
+            if owners:
+                await admit(o, state.limiter, owners, ask_for(inp, model))
             # aclosing: when our consumer stops early, the upstream stream is
             # closed and its usage settled before the record is written.
             async with aclosing(_stream_upstream(o, t0, catalog, model, builder)) as events:
@@ -361,7 +392,10 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
         _apply_error(o, exc)
         raise
     finally:
-        _end(o, t0)
+        if o.admission is None:
+            _end(o, t0)
+        else:
+            await _settled_end(o, t0)
 
 
 async def _stream_upstream(
@@ -392,8 +426,9 @@ async def _stream_upstream(
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
     counted: Usage | None = None
+    headers = o.admission.headers if o.admission is not None else None
     try:
-        yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False)
+        yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False, limit_headers=headers)
         while chunk is not None:
             if chunk.counted is not None:  # before the yield: the consumer may stop there
                 counted = chunk.counted
@@ -420,4 +455,4 @@ async def _stream_upstream(
         _apply_usage(o, m, usage, builder.all_text(), counted)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
-    yield StreamEnd(_result(o, choices=builder.choices(o.finish_reason)))
+    yield StreamEnd(_result(o, choices=builder.choices(o.finish_reason), limit_headers=headers))

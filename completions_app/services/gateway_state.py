@@ -8,8 +8,10 @@ need: the breaker board reads and writes the backend itself (its pybreaker
 snapshot is its in-process fallback), the keyring goes through
 `Fallback(redis, memory)` so rotation and cooldowns carry on while Redis is
 down, the response cache uses the backend directly (a Redis failure is a
-miss). Single flight, the auth cache and the upstream client pool are per
-process whatever the backend.
+miss), the limiter (budgets and rate limits, limits.py) runs its Lua scripts
+through the backend and answers from this process while Redis is down.
+Single flight, the auth cache and the upstream client pool are per process
+whatever the backend.
 
 `serve` gets its state on first use and closes it at shutdown
 (`gateway_state_close`); tests install a fresh one per test
@@ -27,6 +29,8 @@ from providers_app.adapters.registry import ClientPool
 from .auth_cache import AuthCache
 from .breakers import BreakerBoard
 from .keyring import Keyring
+from .limit_types import Limiter
+from .limits import limiter_create
 from .redis_state import RedisState
 from .response_cache import ResponseCache
 from .shared_state import Fallback, LocalState, SharedState
@@ -44,6 +48,7 @@ class GatewayState:
     flights: SingleFlight
     auth: AuthCache
     pool: ClientPool
+    limiter: Limiter  # budgets and rate limits: Redis (exact, per-process fallback) or this process
 
     @classmethod
     def create(
@@ -64,12 +69,14 @@ class GatewayState:
             flights=SingleFlight(),
             auth=AuthCache(),
             pool=ClientPool(default_max_tokens=default_max_tokens),
+            limiter=limiter_create(shared),
         )
 
     async def aclose(self) -> None:
         """Breaker writes landed, upstream clients and the backend closed."""
         await self.board.settle()
         await self.pool.aclose_all()
+        await self.limiter.aclose()
         await self.shared.aclose()
 
 

@@ -88,6 +88,7 @@ class CompletionResult:
     response_id: str | None = None
     usage_estimated: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    limit_headers: dict[str, str] | None = None  # a limited key's x-ratelimit-* (Admission.headers)
 
     @property
     def text(self) -> str:
@@ -110,6 +111,7 @@ class StreamStart:
     served_model: str
     provider: str
     cached: bool
+    limit_headers: dict[str, str] | None = None  # a limited key's x-ratelimit-* (Admission.headers)
 
 
 @dataclass(slots=True)

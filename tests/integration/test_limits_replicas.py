@@ -161,7 +161,7 @@ async def test_rpm_is_exact_across_replicas(replicas, fake):
     both = Counter(r.url.port for r in answers if r.status_code == 200)
     assert set(both) == {a.http_port, b.http_port}, both  # each replica let some in: one shared count
     rows = wait_client_records(a, "lim-rpm", 3 * RPM)
-    assert Counter((r["http_status"], r["limit_hit"] or "") for r in rows) == {(200, ""): RPM, (429, "rpm"): 2 * RPM}
+    assert Counter((r["http_status"], r["limit_hit"] or "") for r in rows) == {(200, ""): RPM, (429, "key:lim-rpm:rpm"): 2 * RPM}
 
 
 async def test_concurrency_cap_is_exact_across_replicas(replicas, fake, proxy):
@@ -202,7 +202,7 @@ async def test_budget_racing_the_last_dollars(replicas, fake):
     rows = wait_client_records(a, "lim-budget", 205)
     spent = recorded_spend(rows)
     assert BUDGET - max_cost <= spent <= BUDGET, spent
-    assert Counter(r["limit_hit"] for r in rows if r["http_status"] == 429) == {"budget_usd_day": 180}
+    assert Counter(r["limit_hit"] for r in rows if r["http_status"] == 429) == {"key:lim-budget:budget_usd_day": 180}
     for gw in (a, b):
         mine = key_usage(gw, key)
         assert money(mine["spent_today_usd"]) == spent, mine
@@ -222,7 +222,7 @@ def test_team_budget_spans_keys_and_replicas_and_names_next_month(replicas, fake
     assert refused.json()["error"]["code"] == "budget_exceeded"
     assert abs(int(refused.headers["Retry-After"]) - (next_month_start(now) - now).total_seconds()) <= 5
     [row] = wait_client_records(b, "lim-team-2", 1)
-    assert (row["http_status"], row["limit_hit"]) == (429, "budget_usd_month")
+    assert (row["http_status"], row["limit_hit"]) == (429, "team:lim-team:budget_usd_month")
 
 
 def _stream(gw: GatewayProcess, key: str, body: dict, *, read_deltas: int | None = None) -> list[str]:

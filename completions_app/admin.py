@@ -1,20 +1,82 @@
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
 from .csv_download import csv_streaming_response
-from .models import ClientKey, CompletionRecord, CostRollup
+from .models import ClientKey, CompletionRecord, CostRollup, LimitFields, Team
 from .services.client_keys import client_key_generate, client_key_hash
+
+LIMIT_FIELDSET = (
+    "Budgets and rate limits",
+    {
+        "fields": [
+            ("rpm", "tpm", "concurrency"),
+            ("budget_usd_day", "budget_usd_month"),
+            "alert_fractions",
+            "alert_webhook_url",
+        ],
+        "description": "Each optional (empty = no limit). A request must fit every limit of its key and of "
+        "its key's team. Edits reach requests within a few seconds (the client key cache, 5 s).",
+    },
+)
+
+
+def limits_summary(row: LimitFields) -> str:
+    """The limits set, compactly: "60 rpm · $10.00/month"; "—" when none."""
+    parts = [f"{value} {name}" for name in ("rpm", "tpm", "concurrency") if (value := getattr(row, name)) is not None]
+    parts += [
+        f"${value.normalize():f}/{period}"
+        for period in ("day", "month")
+        if (value := getattr(row, f"budget_usd_{period}")) is not None
+    ]
+    return " · ".join(parts) or "—"
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "rpm", "tpm", "concurrency", "budget_usd_day", "budget_usd_month", "key_count"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+    fieldsets = [(None, {"fields": ["name", "created_at"]}), LIMIT_FIELDSET]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(key_count=Count("keys"))
+
+    @admin.display(description="client keys", ordering="key_count")
+    def key_count(self, obj: Team) -> int:
+        return obj.key_count  # type: ignore[attr-defined]
 
 
 @admin.register(ClientKey)
 class ClientKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "active", "expires_at", "created_at", "last_used_at"]
-    list_filter = ["active"]
-    search_fields = ["name", "prefix"]
+    list_display = ["name", "prefix", "active", "team", "limits", "expires_at", "created_at", "last_used_at"]
+    list_filter = ["active", "team"]
+    list_select_related = ["team"]
+    search_fields = ["name", "prefix", "team__name"]
     readonly_fields = ["prefix", "created_at", "last_used_at"]
     filter_horizontal = ["allowed_models"]
-    fields = ["name", "prefix", "active", "expires_at", "allowed_models", "created_at", "last_used_at"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "prefix",
+                    "active",
+                    "expires_at",
+                    "team",
+                    "allowed_models",
+                    "created_at",
+                    "last_used_at",
+                ]
+            },
+        ),
+        LIMIT_FIELDSET,
+    ]
+
+    @admin.display(description="limits")
+    def limits(self, obj: ClientKey) -> str:
+        return limits_summary(obj)
 
     def save_model(self, request: HttpRequest, obj: ClientKey, form: object, change: bool) -> None:
         if not change:

@@ -3,14 +3,93 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 
 COST = {"max_digits": 24, "decimal_places": 12}
 PRICE = {"max_digits": 14, "decimal_places": 6}
+BUDGET = {**PRICE, "validators": [MinValueValidator(Decimal(0))]}
+ALERT_FRACTION_MAX = Decimal("1.5")
+# What PostgreSQL's integer column holds (SQLite would hold more: same rule on both).
+COUNT_LIMIT = [MinValueValidator(1), MaxValueValidator(2**31 - 1)]
 
 
-class ClientKey(models.Model):
+def alert_fractions_parse(value: str) -> tuple[Decimal, ...]:
+    """ "0.8, 1.0" -> (Decimal("0.8"), Decimal("1.0")): sorted, without repeats; "" = no alerts.
+    ValidationError unless each is a decimal in (0, 1.5] (above 1: spend past the budget,
+    which requests in flight may overshoot by up to what they reserved)."""
+    if not value.strip():
+        return ()
+    fractions: set[Decimal] = set()
+    for part in value.split(","):
+        text = part.strip()
+        try:
+            fraction = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError(f"Not a decimal number: {text!r}.", code="invalid") from None
+        if not fraction.is_finite() or not Decimal(0) < fraction <= ALERT_FRACTION_MAX:
+            raise ValidationError(f"Each fraction must be above 0 and at most {ALERT_FRACTION_MAX}: {text}.")
+        fractions.add(fraction)
+    return tuple(sorted(fractions))
+
+
+def alert_fractions_validate(value: str) -> None:
+    alert_fractions_parse(value)
+
+
+class LimitFields(models.Model):
+    """Budgets and rate limits, each optional (empty = no limit): on a client key and on a team.
+    A request must fit every limit of its key and of its key's team."""
+
+    rpm = models.PositiveIntegerField(null=True, blank=True, validators=COUNT_LIMIT, help_text="Requests per minute.")
+    tpm = models.PositiveIntegerField(
+        null=True, blank=True, validators=COUNT_LIMIT, help_text="Input + output tokens per minute."
+    )
+    concurrency = models.PositiveIntegerField(
+        null=True, blank=True, validators=COUNT_LIMIT, help_text="Requests in flight at once."
+    )
+    budget_usd_day = models.DecimalField(
+        **BUDGET, null=True, blank=True, help_text="USD per calendar day (in TIME_ZONE)."
+    )
+    budget_usd_month = models.DecimalField(
+        **BUDGET, null=True, blank=True, help_text="USD per calendar month (in TIME_ZONE)."
+    )
+    alert_fractions = models.CharField(
+        max_length=64,
+        default="0.8,1.0",
+        blank=True,
+        validators=[alert_fractions_validate],
+        help_text="Alert once per period when spend crosses these fractions of a budget, "
+        "comma-separated, each in (0, 1.5]; empty = no alerts.",
+    )
+    alert_webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Budget alerts are POSTed here (http or https); empty = log line and metric only.",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Team(LimitFields):
+    """Client keys may belong to a team; a team's limits cap all its keys together."""
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Letters, digits, - and _.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClientKey(LimitFields):
     name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=16, editable=False, help_text="The visible start of the key.")
@@ -19,6 +98,7 @@ class ClientKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     allowed_models = models.ManyToManyField("providers_app.Model", blank=True, help_text="Empty = every enabled model.")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys")
 
     class Meta:
         ordering = ["name"]
@@ -68,6 +148,9 @@ class CompletionRecord(models.Model):
     stream = models.BooleanField(default=False)
     finish_reason = models.CharField(max_length=32, blank=True)
     attempts = models.JSONField(default=list, blank=True, help_text="The fallback chain as tried.")
+    limit_hit = models.CharField(
+        max_length=64, blank=True, help_text="Which limit refused the request, e.g. key:ci-bot:rpm"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -17,10 +17,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from completions_app.models import ClientKey
+from completions_app.models import ClientKey, Team
 from providers_app.models import Model, ModelFallback, Provider, ProviderKey, base_url_validate
 
 from .client_keys import client_key_create, client_key_hash
+from .limit_types import LIMIT_NAMES
 
 ENV_PREFIX = "os.environ/"
 KINDS = {k.value for k in Provider.Kind}
@@ -36,6 +37,7 @@ class LoadSummary:
     keys: int = 0
     models: int = 0
     clients: int = 0
+    teams: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -92,12 +94,59 @@ def _check_keys(entry: dict, allowed: set[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
 
 
+LIMIT_FIELDS = (*LIMIT_NAMES, "alert_fractions", "alert_webhook_url")
+
+
+def _limits(value: Any, where: str) -> dict[str, Any]:
+    """`limits: {rpm: 60, budget_usd_month: "10.00", ...}` -> every limit field of the row: the
+    file says the whole state, so a limit left out (or `limits` itself) is cleared."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping of {', '.join(LIMIT_FIELDS)}")
+    _check_keys(value, set(LIMIT_FIELDS), where)
+    out: dict[str, Any] = {}
+    for name in LIMIT_FIELDS:
+        raw, fwhere = value.get(name), f"{where}.{name}"
+        field_ = ClientKey._meta.get_field(name)
+        if raw is None:
+            out[name] = field_.get_default()  # None, or the default fractions, or ""
+            continue
+        if name in ("rpm", "tpm", "concurrency"):
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                raise ConfigError(f"{fwhere}: must be a whole number ≥ 1, not {raw!r}")
+        elif name.startswith("budget_"):
+            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                raise ConfigError(f"{fwhere}: must be a number of USD, not {raw!r}")
+            try:
+                # A YAML float's shortest repr is what was written: 10.5 -> Decimal("10.5").
+                raw = Decimal(str(raw).strip())
+            except InvalidOperation:
+                raise ConfigError(f"{fwhere}: not a decimal number: {raw!r}") from None
+            if not raw.is_finite() or raw < 0:
+                raise ConfigError(f"{fwhere}: must be a non-negative number")
+        elif name == "alert_fractions":
+            if isinstance(raw, list):  # [0.8, 1.0] or "0.8,1.0"
+                if not all(isinstance(f, str | int | float) and not isinstance(f, bool) for f in raw):
+                    raise ConfigError(f"{fwhere}: must be a list of numbers")
+                raw = ",".join(str(f) for f in raw)
+            elif not isinstance(raw, str):
+                raise ConfigError(f'{fwhere}: a list of fractions ([0.8, 1.0]) or a string ("0.8,1.0")')
+        elif not isinstance(raw, str):
+            raise ConfigError(f"{fwhere}: must be a string")
+        try:  # the model field's own validators: the admin's rules, and what the column holds
+            out[name] = field_.clean(raw, None)
+        except ValidationError as exc:
+            raise ConfigError(f"{fwhere}: {' '.join(exc.messages)}") from None
+    return out
+
+
 def _validate(data: Any) -> dict:
     if not isinstance(data, dict):
-        raise ConfigError("the file must be a mapping with providers:, models: and optionally clients:")
-    _check_keys(data, {"providers", "models", "clients"}, "top level")
+        raise ConfigError("the file must be a mapping with providers:, models: and optionally teams:, clients:")
+    _check_keys(data, {"providers", "models", "teams", "clients"}, "top level")
     providers, models, clients = data.get("providers") or [], data.get("models") or [], data.get("clients") or []
-    out: dict[str, list] = {"providers": [], "models": [], "clients": []}
+    out: dict[str, list] = {"providers": [], "models": [], "teams": [], "clients": []}
     names: set[str] = set()
     for i, p in enumerate(providers):
         where = f"providers[{i}]"
@@ -223,12 +272,14 @@ def _validate(data: Any) -> dict:
             if f not in model_names and not Model.objects.filter(name=f).exists():
                 raise ConfigError(f"model {m['name']!r}.fallbacks: unknown model {f!r}")
 
+    out["teams"] = _validate_teams(data.get("teams") or [])
+    team_names = {t["name"] for t in out["teams"]}
     client_names: set[str] = set()
     for i, c in enumerate(clients):
         where = f"clients[{i}]"
         if not isinstance(c, dict):
             raise ConfigError(f"{where}: must be a mapping")
-        _check_keys(c, {"name", "key", "models"}, where)
+        _check_keys(c, {"name", "key", "models", "team", "limits"}, where)
         name = c.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}.name: required")
@@ -239,13 +290,51 @@ def _validate(data: Any) -> dict:
         for mname in allowed:
             if mname not in model_names and not Model.objects.filter(name=mname).exists():
                 raise ConfigError(f"client {name!r}.models: unknown model {mname!r}")
-        out["clients"].append({"name": name, "key": _resolve(c.get("key"), f"client {name!r}.key"), "models": allowed})
+        team = c.get("team")
+        if team is not None and (
+            not isinstance(team, str) or (team not in team_names and not Team.objects.filter(name=team).exists())
+        ):
+            raise ConfigError(f"client {name!r}.team: unknown team {team!r} (not in teams: nor in the database)")
+        out["clients"].append(
+            {
+                "name": name,
+                "key": _resolve(c.get("key"), f"client {name!r}.key"),
+                "models": allowed,
+                "team": team,
+                "limits": _limits(c.get("limits"), f"client {name!r}.limits"),
+            }
+        )
+    return out
+
+
+def _validate_teams(teams: Any) -> list[dict]:
+    if not isinstance(teams, list):
+        raise ConfigError("teams: must be a list")
+    out: list[dict] = []
+    names: set[str] = set()
+    for i, t in enumerate(teams):
+        where = f"teams[{i}]"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{where}: must be a mapping")
+        _check_keys(t, {"name", "limits"}, where)
+        name = t.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name: required")
+        try:
+            Team._meta.get_field("name").clean(name, None)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}.name: {' '.join(exc.messages)}") from None
+        where = f"team {name!r}"
+        if name in names:
+            raise ConfigError(f"{where}.name: duplicate")
+        names.add(name)
+        out.append({"name": name, "limits": _limits(t.get("limits"), f"{where}.limits")})
     return out
 
 
 @transaction.atomic
 def config_load(*, data: Any) -> LoadSummary:
-    """Upsert providers, keys, models, prices, fallbacks and client keys. Idempotent."""
+    """Upsert providers, keys, models, prices, fallbacks, teams and client keys. Idempotent."""
     cfg = _validate(data)
     summary = LoadSummary()
     for p in cfg["providers"]:
@@ -279,11 +368,16 @@ def config_load(*, data: Any) -> LoadSummary:
         ModelFallback.objects.filter(model=model).delete()
         for pos, fname in enumerate(m["fallbacks"]):
             ModelFallback.objects.create(model=model, fallback=Model.objects.get(name=fname), position=pos)
+    for t in cfg["teams"]:
+        Team.objects.update_or_create(name=t["name"], defaults=t["limits"])
+        summary.teams += 1
     for c in cfg["clients"]:
         existing = ClientKey.objects.filter(name=c["name"]).first()
         if existing and existing.key_hash == client_key_hash(c["key"]):
             existing.allowed_models.set(Model.objects.filter(name__in=c["models"]))
         else:
-            client_key_create(name=c["name"], plaintext=c["key"], model_names=c["models"])
+            existing, _ = client_key_create(name=c["name"], plaintext=c["key"], model_names=c["models"])
+        team = Team.objects.get(name=c["team"]) if c["team"] else None
+        ClientKey.objects.filter(pk=existing.pk).update(team=team, **c["limits"])
         summary.clients += 1
     return summary

@@ -64,6 +64,7 @@ class RecordRow(NamedTuple):
     stream: bool
     finish_reason: str
     attempts: list[dict[str, str]]
+    limit_hit: str = ""  # which limit refused the request (issue 15)
 
 
 _META = CompletionRecord._meta

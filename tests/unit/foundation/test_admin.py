@@ -38,6 +38,7 @@ PAGES = [
     ("providers_app", "providerkey"),
     ("providers_app", "model"),
     ("completions_app", "clientkey"),
+    ("completions_app", "team"),
     ("completions_app", "completionrecord"),
     ("completions_app", "costrollup"),
 ]

@@ -10,6 +10,7 @@ reservation (max_tokens x the output price).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
@@ -24,6 +25,7 @@ import httpx
 import pytest
 import redis
 
+from completions_app.services.redis_state import DOWN_FOR_S
 from tests.conftest import TEST_REDIS_URL
 from tests.e2e.gateway_process import GatewayProcess, free_port
 from tests.fakes.behaviour import Behaviour
@@ -47,6 +49,7 @@ TTL_S = 3  # LIMIT_RESERVATION_TTL_S of the replicas: a dead replica's reservati
 RPM, CONCURRENCY = 20, 3
 BUDGET = Decimal("1.00")
 TOKEN_PRICE = Decimal("0.001")  # lim-flat: output_per_mtok 1000
+FALLBACK = "enforcing per process"  # limits.FallbackLimiter's log line when Redis does not answer
 
 
 def _key(name: str) -> str:
@@ -140,9 +143,28 @@ def config(fake_upstream, proxy):
 
 
 @pytest.fixture(scope="module")
-def replicas(templates, config, tmp_path_factory):
-    """One pair for the module: each test uses its own client key, so their counts never mix."""
+def pair(templates, config, tmp_path_factory):
     yield from _launch_pair(templates, config, tmp_path_factory.mktemp("limits"))
+
+
+@pytest.fixture
+def replicas(pair):
+    """The module's pair: each test uses its own client key, so their counts never mix."""
+    with _exact_throughout(*pair):
+        yield pair
+
+
+@contextlib.contextmanager
+def _exact_throughout(*gws: GatewayProcess):
+    """Fail a test during which a replica counted limits in its own memory (Redis unreachable
+    or slower than REDIS_TIMEOUT_S): its numbers would not be exact, and saying why beats a
+    count that is off. The next test then waits for Redis to be used again."""
+    seen = [len(gw.log()) for gw in gws]
+    yield
+    fell_back = [gw.url for gw, n in zip(gws, seen, strict=True) if FALLBACK in gw.log()[n:]]
+    if fell_back:
+        time.sleep(DOWN_FOR_S + 0.5)
+    assert not fell_back, f"limits fell back to per-process counting on {fell_back}: see the gateway logs"
 
 
 async def test_rpm_is_exact_across_replicas(replicas, fake):
@@ -161,7 +183,10 @@ async def test_rpm_is_exact_across_replicas(replicas, fake):
     both = Counter(r.url.port for r in answers if r.status_code == 200)
     assert set(both) == {a.http_port, b.http_port}, both  # each replica let some in: one shared count
     rows = wait_client_records(a, "lim-rpm", 3 * RPM)
-    assert Counter((r["http_status"], r["limit_hit"] or "") for r in rows) == {(200, ""): RPM, (429, "key:lim-rpm:rpm"): 2 * RPM}
+    assert Counter((r["http_status"], r["limit_hit"] or "") for r in rows) == {
+        (200, ""): RPM,
+        (429, "key:lim-rpm:rpm"): 2 * RPM,
+    }
 
 
 async def test_concurrency_cap_is_exact_across_replicas(replicas, fake, proxy):
@@ -269,7 +294,9 @@ def test_cut_stream_and_client_disconnect_reconcile_to_the_records(replicas, fak
 @pytest.fixture
 def own_replicas(templates, config, tmp_path):
     """A pair of its own: the test kills one of them."""
-    yield from _launch_pair(templates, config, tmp_path)
+    for a, b in _launch_pair(templates, config, tmp_path):
+        with _exact_throughout(b):
+            yield a, b
 
 
 def test_reservations_of_a_killed_replica_expire(own_replicas, fake):

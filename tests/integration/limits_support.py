@@ -175,3 +175,9 @@ def within_one_minute_window(margin_s: float = 15) -> None:
     left = 60 - time.time() % 60
     if left < margin_s:
         time.sleep(left + 0.2)
+
+
+def rejections(gw: GatewayProcess, limit: str) -> float:
+    """ai_proxy_limit_rejections_total{limit} of one replica (0 before its first)."""
+    prefix = f'ai_proxy_limit_rejections_total{{limit="{limit}"}} '
+    return sum(float(line[len(prefix) :]) for line in gw.metrics().splitlines() if line.startswith(prefix))

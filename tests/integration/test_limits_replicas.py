@@ -39,6 +39,7 @@ from .limits_support import (
     next_day_start,
     next_month_start,
     recorded_spend,
+    rejections,
     wait_client_records,
     within_one_minute_window,
 )
@@ -170,6 +171,7 @@ def _exact_throughout(*gws: GatewayProcess):
 async def test_rpm_is_exact_across_replicas(replicas, fake):
     a, b = replicas
     key = _key("lim-rpm")
+    counted = sum(rejections(gw, "rpm") for gw in (a, b))
     within_one_minute_window()
     answers = await _race((a, b), key, [_body(f"rpm{i}") for i in range(3 * RPM)])
     window_end = 60 - time.time() % 60
@@ -182,6 +184,7 @@ async def test_rpm_is_exact_across_replicas(replicas, fake):
             assert r.headers["x-ratelimit-remaining-requests"] == "0"
     both = Counter(r.url.port for r in answers if r.status_code == 200)
     assert set(both) == {a.http_port, b.http_port}, both  # each replica let some in: one shared count
+    assert sum(rejections(gw, "rpm") for gw in (a, b)) - counted == 2 * RPM
     rows = wait_client_records(a, "lim-rpm", 3 * RPM)
     assert Counter((r["http_status"], r["limit_hit"] or "") for r in rows) == {
         (200, ""): RPM,

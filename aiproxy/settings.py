@@ -171,6 +171,9 @@ MAX_IN_FLIGHT = env.int("MAX_IN_FLIGHT", default=0)  # API requests per process;
 # in the kernel's listen queue, not in memory); 0 = always accept. aiproxy/acceptor.py.
 ACCEPT_HIGH_WATER = env.int("ACCEPT_HIGH_WATER", default=2048)
 DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=4096)
+# Budgets and rate limits (completions_app/services/limits*.py): how long a reservation of a
+# request in flight is held when its process never settles it (it died).
+LIMIT_RESERVATION_TTL_S = env.int("LIMIT_RESERVATION_TTL_S", default=600)
 # The HTTP front door (aiproxy/http_guard.py, aiproxy/acceptor.py): request line + headers
 # per request, seconds to receive the headers / the body, idle seconds between requests on a
 # kept-alive connection, and open HTTP connections per process (past it new ones are closed).

@@ -89,7 +89,7 @@ limits_exact = Gauge(
     "ai_proxy_limits_exact",
     "1 while budgets and rate limits are enforced exactly (Redis, or one process without it); "
     "0 while Redis is unavailable and each process enforces them alone (approximate).",
-    multiprocess_mode="min",
+    multiprocess_mode="livemin",
 )
 limits_fallback_total = Counter(
     "ai_proxy_limits_fallback_total",

@@ -90,18 +90,16 @@ def options_of(body: dict[str, Any]) -> ChatOptions | None:
         "parallel_tool_calls": body.get("parallel_tool_calls"),
         "response_format": fmt,
         "seed": body.get("seed"),
-        "presence_penalty": body.get("presence_penalty") or None,  # 0: the default
-        "frequency_penalty": body.get("frequency_penalty") or None,
+        "presence_penalty": body.get("presence_penalty"),
+        "frequency_penalty": body.get("frequency_penalty"),
         "logit_bias": _logit_bias(body.get("logit_bias")),
-        "n": None if body.get("n") == 1 else body.get("n"),
-        "logprobs": body.get("logprobs") or None,
+        "n": body.get("n"),
+        "logprobs": body.get("logprobs"),
         "top_logprobs": body.get("top_logprobs"),
         "metadata": _metadata(body.get("metadata")),
         "reasoning_effort": body.get("reasoning_effort"),
     }
-    if all(value is None or value == () for value in given.values()):
-        return None
-    return ChatOptions(**given)
+    return ChatOptions.given(**given)
 
 
 def _tool(f: dict[str, Any]) -> Tool:
@@ -119,8 +117,10 @@ def _tool_choice(value: str | dict[str, Any] | None) -> ToolChoice | None:
 
 
 def _response_format(value: dict[str, Any] | None) -> ResponseFormat | None:
-    if value is None or value["type"] == "text":  # text is the default
+    if value is None:
         return None
+    if value["type"] == "text":
+        return ResponseFormat("text")
     if value["type"] == "json_object":
         return ResponseFormat("json_object")
     s = value["json_schema"]

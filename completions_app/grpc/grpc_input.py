@@ -135,7 +135,7 @@ def _options(r: pb.CompleteRequest) -> ChatOptions | None:
         or r.HasField("frequency_penalty")
     ):
         return None
-    return ChatOptions(
+    return ChatOptions.given(
         tools=tuple(_tool(i, t) for i, t in enumerate(r.tools)),
         tool_choice=_tool_choice(r.tool_choice) if r.HasField("tool_choice") else None,
         parallel_tool_calls=r.parallel_tool_calls if r.HasField("parallel_tool_calls") else None,

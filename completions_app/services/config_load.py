@@ -1,7 +1,8 @@
 """`loadconfig`: validate a YAML config fully, then upsert it in one transaction.
 
-It spans both apps (providers, keys, models and prices; client keys), so it lives in the
-upper one: completions_app imports providers_app, never the reverse.
+It spans both apps (providers, keys, models and prices; teams, client keys and their
+limits), so it lives in the upper one: completions_app imports providers_app, never the
+reverse.
 
 Validation runs before any write, so a file with an error changes nothing; the
 error names the entry and the field.

@@ -93,18 +93,25 @@ class Periods:
 
 
 def periods_at(now: float) -> Periods:
-    zone = _zone(settings.TIME_ZONE)
-    local = datetime.fromtimestamp(now, zone)
+    minute = int(now // 60)
+    day, month, next_day, next_month = _calendar(settings.TIME_ZONE, minute)
+    return Periods(now, minute, day, month, next_day, next_month)
+
+
+@lru_cache(maxsize=8)
+def _calendar(zone_name: str, minute: int) -> tuple[str, str, datetime, datetime]:
+    """The day and month an epoch minute falls in, and when they end (time zones change
+    offset on a minute's edge, so the whole minute shares them: computed once per minute)."""
+    zone = _zone(zone_name)
+    local = datetime.fromtimestamp(minute * 60, zone)
     # From the wall date, not +24h: a DST day is 23 or 25 hours long.
     tomorrow = local.date() + timedelta(days=1)
     year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return Periods(
-        now=now,
-        minute=int(now // 60),
-        day=local.strftime("%Y-%m-%d"),
-        month=local.strftime("%Y-%m"),
-        next_day=datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone),
-        next_month=datetime(year, month, 1, tzinfo=zone),
+    return (
+        local.strftime("%Y-%m-%d"),
+        local.strftime("%Y-%m"),
+        datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone),
+        datetime(year, month, 1, tzinfo=zone),
     )
 
 

@@ -7,8 +7,8 @@ Exact for one process; with several workers and no Redis each counts its own req
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -42,9 +42,14 @@ class _Ledger:
     months: dict[str, int] = field(default_factory=dict)
 
     def purge(self, now: float) -> None:
-        if self.reserved:
-            for rid in [rid for rid, (_, expiry) in self.reserved.items() if expiry <= now]:
-                self.held -= self.reserved.pop(rid)[0]
+        # Insertion order is expiry order (one TTL): drop from the oldest until a live one.
+        reserved = self.reserved
+        while reserved:
+            rid, (cost, expiry) = next(iter(reserved.items()))
+            if expiry > now:
+                return
+            del reserved[rid]
+            self.held -= cost
 
     def minute(self, minute: int) -> list[int]:
         counts = self.minutes.get(minute)
@@ -78,6 +83,7 @@ class _Ledger:
 class LocalLimiter:
     def __init__(self, *, clock: Clock = time.time) -> None:
         self.clock = clock
+        self.ttl_s = reservation_ttl_s()  # read once: settings do not change while serving
         self._ledgers: dict[str, _Ledger] = {}
         self._settled: dict[str, float] = {}  # admission id -> until when a second settle is ignored
 
@@ -89,7 +95,7 @@ class LocalLimiter:
 
     async def admit(self, owners: tuple[Owner, ...], ask: Ask) -> Admission:
         p = periods_at(self.clock())
-        rid = uuid.uuid4().hex
+        rid = os.urandom(12).hex()
         if not owners:
             return admission_for(owners, ask, p, rid, {})
         tokens = ask.tokens if ask.hold else 0
@@ -104,7 +110,7 @@ class LocalLimiter:
             over = first_over(limit_args(owner), c, tokens=tokens, cost=cost, hold=ask.hold)
             if over is not None:
                 raise refusal(owner, over, p, rate_headers(owners, counts, p.minute_reset_s))
-        expiry = p.now + reservation_ttl_s()
+        expiry = p.now + self.ttl_s
         for ledger, c in zip(ledgers, counts, strict=True):
             window = ledger.minute(p.minute)
             window[0] += 1
@@ -116,11 +122,13 @@ class LocalLimiter:
         return admission_for(owners, ask, p, rid, rate_headers(owners, counts, p.minute_reset_s))
 
     async def settle(self, admission: Admission, *, tokens: int, cost: Decimal) -> tuple[Spend, ...]:
+        if not admission.owners:
+            return ()
         now = self.clock()
         first = admission.id not in self._settled
         if first:
             self._forget_settled(now)
-            self._settled[admission.id] = now + reservation_ttl_s() + 60
+            self._settled[admission.id] = now + self.ttl_s + 60
         amount = nanos_up(cost)
         delta = tokens - held_tokens(admission)
         spends = []
@@ -144,9 +152,12 @@ class LocalLimiter:
         return tuple(spends)
 
     def _forget_settled(self, now: float) -> None:
-        if len(self._settled) > 1024:
-            for rid in [rid for rid, until in self._settled.items() if until <= now]:
-                del self._settled[rid]
+        # Insertion order is expiry order (one TTL): drop from the oldest until a live one.
+        while self._settled:
+            rid, until = next(iter(self._settled.items()))
+            if until > now:
+                return
+            del self._settled[rid]
 
     async def usage(self, owner: Owner) -> OwnerUsage:
         p = periods_at(self.clock())

@@ -12,8 +12,10 @@ Keys, per owner (Owner.ref) under redis_state.PREFIX:
   lim:<ref>:exp  zset id -> expiry (ms): live reservations (concurrency)
   lim:<ref>:res  hash id -> held nano-dollars, and _held: their sum
   lim:done:<id>  a settle happened (a second one changes nothing)
-Numbers reach Redis's integer commands as the caller's strings: Lua would print a large
-number as 1e+15, which INCRBY refuses.
+The scripts build these names from the owners' refs (one packed argument per owner): fine
+on one Redis (or Sentinel); Redis Cluster would need every key passed in KEYS and the
+owners' keys in one hash slot. Numbers reach Redis's integer commands as the caller's
+strings: Lua would print a large number as 1e+15, which INCRBY refuses.
 
 Redis errors and timeouts surface as shared_state.StateUnavailable (RedisState marks Redis
 down for a moment); limits.FallbackLimiter then answers from this process.
@@ -22,11 +24,12 @@ down for a moment); limits.FallbackLimiter then answers from this process.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 import redis
 import redis.asyncio as aredis
@@ -37,7 +40,6 @@ from .limits import (
     PERIOD_MARGIN_S,
     Clock,
     Counts,
-    Periods,
     admission_for,
     held_tokens,
     limit_args,
@@ -50,10 +52,19 @@ from .limits import (
 )
 from .redis_state import PREFIX, RedisState
 
-KEYS_PER_OWNER = 5
-
-# Drop the expired reservations of one owner (at most 500 per call: Lua's unpack has a limit).
-_PURGE = """
+# Fields are packed "a|b|c" in one argument per request and per owner: redis-py spends a few
+# microseconds of gateway CPU on every argument it encodes; Redis splits them for less.
+_COMMON = """
+local function split(s)
+  local t = {}
+  for v in string.gmatch(s, '[^|]+') do t[#t + 1] = v end
+  return t
+end
+local function owner_keys(prefix, ref, minute, day, month)
+  local base = prefix .. 'lim:' .. ref .. ':'
+  return {base .. 'm:' .. minute, base .. 'd:' .. day, base .. 'M:' .. month, base .. 'exp', base .. 'res'}
+end
+-- Drop the expired reservations of one owner (at most 500 at once: unpack has a limit).
 local function purge(exp, res, now)
   local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', now, 'LIMIT', 0, 500)
   for _, id in ipairs(gone) do
@@ -67,102 +78,112 @@ local function purge(exp, res, now)
 end
 """
 
-# KEYS: per owner minute, day, month, exp, res.
-# ARGV: now_ms, expiry_ms, id, tokens, cost, hold (1/0), keep_ms (reservation keys' TTL),
-#       then per owner rpm, tpm, concurrency, budget_day, budget_month (-1: none).
+# ARGV[1]: prefix|now_ms|expiry_ms|id|tokens|cost|hold (1/0)|keep_ms (reservation keys' TTL)|minute|day|month
+# ARGV[2..]: per owner ref|rpm|tpm|concurrency|budget_day|budget_month (-1: none)
 # Returns {fits (1/0), limit code (1..5, CHECKED order), owner (1-based), then per owner
 # requests and tokens this minute (after counting, when it fits)}.
 ADMIT = (
-    _PURGE
+    _COMMON
     + """
-local now, tokens, cost = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
-local hold = ARGV[6] == '1'
-local n = #KEYS / 5
+local h = split(ARGV[1])
+local prefix, now, expiry, id, keep = h[1], h[2], h[3], h[4], h[8]
+local tokens, cost, hold = tonumber(h[5]), tonumber(h[6]), h[7] == '1'
+local n = #ARGV - 1
+local keys, lims = {}, {}
+for i = 1, n do
+  local o = split(ARGV[i + 1])
+  keys[i] = owner_keys(prefix, o[1], h[9], h[10], h[11])
+  lims[i] = {tonumber(o[2]), tonumber(o[3]), tonumber(o[4]), tonumber(o[5]), tonumber(o[6])}
+end
 local out = {1, 0, 0}
-for i = 0, n - 1 do
-  local k, a = i * 5, 8 + i * 5
-  local rt = redis.call('HMGET', KEYS[k + 1], 'r', 't')
+for i = 1, n do
+  local k, l = keys[i], lims[i]
+  local rt = redis.call('HMGET', k[1], 'r', 't')
   local r, t = tonumber(rt[1]) or 0, tonumber(rt[2]) or 0
-  out[4 + 2 * i], out[5 + 2 * i] = r, t
+  out[2 + 2 * i], out[3 + 2 * i] = r, t
   if out[2] == 0 then
-    local rpm, tpm, conc = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local bday, bmonth = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
     local over = 0
-    if rpm >= 0 and r + 1 > rpm then over = 1
-    elseif tpm >= 0 and t + tokens > tpm then over = 2
+    if l[1] >= 0 and r + 1 > l[1] then over = 1
+    elseif l[2] >= 0 and t + tokens > l[2] then over = 2
     elseif hold then
-      purge(KEYS[k + 4], KEYS[k + 5], now)
-      if conc >= 0 and redis.call('ZCARD', KEYS[k + 4]) + 1 > conc then over = 3
-      elseif bday >= 0 or bmonth >= 0 then
-        local held = tonumber(redis.call('HGET', KEYS[k + 5], '_held')) or 0
-        if bday >= 0 and (tonumber(redis.call('GET', KEYS[k + 2])) or 0) + held + cost > bday then over = 4
-        elseif bmonth >= 0 and (tonumber(redis.call('GET', KEYS[k + 3])) or 0) + held + cost > bmonth then over = 5
+      purge(k[4], k[5], now)
+      if l[3] >= 0 and redis.call('ZCARD', k[4]) + 1 > l[3] then over = 3
+      elseif l[4] >= 0 or l[5] >= 0 then
+        local held = tonumber(redis.call('HGET', k[5], '_held')) or 0
+        if l[4] >= 0 and (tonumber(redis.call('GET', k[2])) or 0) + held + cost > l[4] then over = 4
+        elseif l[5] >= 0 and (tonumber(redis.call('GET', k[3])) or 0) + held + cost > l[5] then over = 5
         end
       end
     end
-    if over > 0 then out[1], out[2], out[3] = 0, over, i + 1 end
+    if over > 0 then out[1], out[2], out[3] = 0, over, i end
   end
 end
 if out[1] == 0 then return out end
-for i = 0, n - 1 do
-  local k = i * 5
-  out[4 + 2 * i] = redis.call('HINCRBY', KEYS[k + 1], 'r', 1)
-  if tokens > 0 then out[5 + 2 * i] = redis.call('HINCRBY', KEYS[k + 1], 't', ARGV[4]) end
-  redis.call('PEXPIRE', KEYS[k + 1], 120000)
+for i = 1, n do
+  local k = keys[i]
+  out[2 + 2 * i] = redis.call('HINCRBY', k[1], 'r', 1)
+  if tokens > 0 then out[3 + 2 * i] = redis.call('HINCRBY', k[1], 't', h[5]) end
+  redis.call('PEXPIRE', k[1], 120000)
   if hold then
-    redis.call('ZADD', KEYS[k + 4], ARGV[2], ARGV[3])
-    redis.call('HSET', KEYS[k + 5], ARGV[3], ARGV[5])
-    if cost > 0 then redis.call('HINCRBY', KEYS[k + 5], '_held', ARGV[5]) end
-    redis.call('PEXPIRE', KEYS[k + 4], ARGV[7])
-    redis.call('PEXPIRE', KEYS[k + 5], ARGV[7])
+    redis.call('ZADD', k[4], expiry, id)
+    redis.call('HSET', k[5], id, h[6])
+    if cost > 0 then redis.call('HINCRBY', k[5], '_held', h[6]) end
+    redis.call('PEXPIRE', k[4], keep)
+    redis.call('PEXPIRE', k[5], keep)
   end
 end
 return out
 """
 )
 
-# KEYS: the done marker, then per owner minute (the admission's), day, month, exp, res.
-# ARGV: id, marker_ms, token delta, cost, day_keep_ms, month_keep_ms.
+# ARGV[1]: prefix|id|marker_ms|token delta|cost|day_keep_ms|month_keep_ms|minute|day|month
+# (the admission's periods); ARGV[2..]: the owners' refs.
 # Returns per owner the day's and the month's settled nano-dollars (strings).
-SETTLE = """
-local first = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
-local delta, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
-local n = (#KEYS - 1) / 5
+SETTLE = (
+    _COMMON
+    + """
+local h = split(ARGV[1])
+local prefix, id = h[1], h[2]
+local first = redis.call('SET', prefix .. 'lim:done:' .. id, '1', 'NX', 'PX', h[3])
+local delta, cost = tonumber(h[4]), tonumber(h[5])
 local out = {}
-for i = 0, n - 1 do
-  local k = 1 + i * 5
+for i = 1, #ARGV - 1 do
+  local k = owner_keys(prefix, ARGV[i + 1], h[8], h[9], h[10])
   if first then
-    local c = redis.call('HGET', KEYS[k + 5], ARGV[1])
+    local c = redis.call('HGET', k[5], id)
     if c then
-      if c ~= '0' then redis.call('HINCRBY', KEYS[k + 5], '_held', '-' .. c) end
-      redis.call('HDEL', KEYS[k + 5], ARGV[1])
-      redis.call('ZREM', KEYS[k + 4], ARGV[1])
+      if c ~= '0' then redis.call('HINCRBY', k[5], '_held', '-' .. c) end
+      redis.call('HDEL', k[5], id)
+      redis.call('ZREM', k[4], id)
     end
-    if delta ~= 0 and redis.call('EXISTS', KEYS[k + 1]) == 1 then
-      if redis.call('HINCRBY', KEYS[k + 1], 't', ARGV[3]) < 0 then redis.call('HSET', KEYS[k + 1], 't', '0') end
+    if delta ~= 0 and redis.call('EXISTS', k[1]) == 1 then
+      if redis.call('HINCRBY', k[1], 't', h[4]) < 0 then redis.call('HSET', k[1], 't', '0') end
     end
     if cost > 0 then
-      redis.call('INCRBY', KEYS[k + 2], ARGV[4])
-      redis.call('PEXPIRE', KEYS[k + 2], ARGV[5])
-      redis.call('INCRBY', KEYS[k + 3], ARGV[4])
-      redis.call('PEXPIRE', KEYS[k + 3], ARGV[6])
+      redis.call('INCRBY', k[2], h[5])
+      redis.call('PEXPIRE', k[2], h[6])
+      redis.call('INCRBY', k[3], h[5])
+      redis.call('PEXPIRE', k[3], h[7])
     end
   end
-  out[1 + 2 * i] = redis.call('GET', KEYS[k + 2]) or '0'
-  out[2 + 2 * i] = redis.call('GET', KEYS[k + 3]) or '0'
+  out[2 * i - 1] = redis.call('GET', k[2]) or '0'
+  out[2 * i] = redis.call('GET', k[3]) or '0'
 end
 return out
 """
+)
 
-# KEYS: one owner's minute, day, month, exp, res. ARGV: now_ms.
+# ARGV[1]: prefix|now_ms|minute|day|month|ref.
 # Returns requests, tokens, live reservations, held, day, month.
 USAGE = (
-    _PURGE
+    _COMMON
     + """
-purge(KEYS[4], KEYS[5], ARGV[1])
-local rt = redis.call('HMGET', KEYS[1], 'r', 't')
-return {rt[1] or '0', rt[2] or '0', redis.call('ZCARD', KEYS[4]), redis.call('HGET', KEYS[5], '_held') or '0',
-        redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or '0'}
+local h = split(ARGV[1])
+local k = owner_keys(h[1], h[6], h[3], h[4], h[5])
+purge(k[4], k[5], h[2])
+local rt = redis.call('HMGET', k[1], 'r', 't')
+return {rt[1] or '0', rt[2] or '0', redis.call('ZCARD', k[4]), redis.call('HGET', k[5], '_held') or '0',
+        redis.call('GET', k[2]) or '0', redis.call('GET', k[3]) or '0'}
 """
 )
 
@@ -180,42 +201,40 @@ _ADMIT, _SETTLE, _USAGE = _Script(ADMIT), _Script(SETTLE), _Script(USAGE)
 _SHAS = {s: s.sha for s in (_ADMIT, _SETTLE, _USAGE)}
 
 
-def _owner_keys(ref: str, minute: int, day: str, month: str) -> list[str]:
-    base = f"{PREFIX}lim:{ref}:"
-    return [f"{base}m:{minute}", f"{base}d:{day}", f"{base}M:{month}", f"{base}exp", f"{base}res"]
+@lru_cache(maxsize=4096)
+def _owner_arg(owner: Owner) -> str:
+    return "|".join((owner.ref, *map(str, limit_args(owner))))
 
 
 class RedisLimiter:
     def __init__(self, state: RedisState, *, clock: Clock = time.time) -> None:
         self.state = state  # its connection pool, timeouts and down-marking
         self.clock = clock
+        self.ttl_ms = int(reservation_ttl_s() * 1000)  # read once: settings do not change while serving
 
-    async def _run(self, script: _Script, keys: Sequence[str], args: Sequence[object]) -> list:
+    async def _run(self, script: _Script, args: Sequence[str]) -> list:
         sha = _SHAS[script]
 
         async def call(r: aredis.Redis) -> list:
             try:
-                return await r.evalsha(sha, len(keys), *keys, *args)
+                return await r.evalsha(sha, 0, *args)
             except redis.exceptions.NoScriptError:
-                return await r.eval(script.text, len(keys), *keys, *args)  # and Redis caches it
+                return await r.eval(script.text, 0, *args)  # and Redis caches it
 
         return await self.state._call(call)  # noqa: SLF001 - RedisState's one guarded entry
 
     async def admit(self, owners: tuple[Owner, ...], ask: Ask) -> Admission:
         p = periods_at(self.clock())
-        rid = uuid.uuid4().hex
+        rid = os.urandom(12).hex()
         if not owners:
             return admission_for(owners, ask, p, rid, {})
         now_ms = int(p.now * 1000)
-        ttl_ms = int(reservation_ttl_s() * 1000)
-        tokens = ask.tokens if ask.hold else 0
-        cost = nanos_up(ask.cost) if ask.hold else 0
-        keys: list[str] = []
-        args: list[object] = [now_ms, now_ms + ttl_ms, rid, tokens, cost, int(ask.hold), ttl_ms + 60_000]
-        for owner in owners:
-            keys += _owner_keys(owner.ref, p.minute, p.day, p.month)
-            args += limit_args(owner)
-        out = await self._run(_ADMIT, keys, args)
+        ttl_ms = self.ttl_ms
+        head = (
+            f"{PREFIX}|{now_ms}|{now_ms + ttl_ms}|{rid}|{ask.tokens if ask.hold else 0}|"
+            f"{nanos_up(ask.cost) if ask.hold else 0}|{int(ask.hold)}|{ttl_ms + 60_000}|{p.minute}|{p.day}|{p.month}"
+        )
+        out = await self._run(_ADMIT, [head, *map(_owner_arg, owners)])
         counts = [Counts(requests=int(out[3 + 2 * i]), tokens=int(out[4 + 2 * i])) for i in range(len(owners))]
         headers = rate_headers(owners, counts, p.minute_reset_s)
         if out[0] != 1:
@@ -226,18 +245,13 @@ class RedisLimiter:
         if not admission.owners:
             return ()
         p = periods_at(self.clock())
-        keys = [f"{PREFIX}lim:done:{admission.id}"]
-        for owner in admission.owners:
-            keys += _owner_keys(owner.ref, admission.minute, admission.day, admission.month)
-        args = [
-            admission.id,
-            int((reservation_ttl_s() + 60) * 1000),
-            tokens - held_tokens(admission),
-            nanos_up(cost),
-            _keep_ms(p, admission.day == p.day, p.day_keep_s()),
-            _keep_ms(p, admission.month == p.month, p.month_keep_s()),
-        ]
-        out = await self._run(_SETTLE, keys, args)
+        day_keep = _keep_ms(admission.day == p.day, p.day_keep_s())
+        month_keep = _keep_ms(admission.month == p.month, p.month_keep_s())
+        head = (
+            f"{PREFIX}|{admission.id}|{self.ttl_ms + 60_000}|{tokens - held_tokens(admission)}|{nanos_up(cost)}|"
+            f"{day_keep}|{month_keep}|{admission.minute}|{admission.day}|{admission.month}"
+        )
+        out = await self._run(_SETTLE, [head, *(o.ref for o in admission.owners)])
         return tuple(
             Spend(owner=o, day_usd=usd(int(out[2 * i])), month_usd=usd(int(out[2 * i + 1])))
             for i, o in enumerate(admission.owners)
@@ -245,7 +259,7 @@ class RedisLimiter:
 
     async def usage(self, owner: Owner) -> OwnerUsage:
         p = periods_at(self.clock())
-        out = await self._run(_USAGE, _owner_keys(owner.ref, p.minute, p.day, p.month), [int(p.now * 1000)])
+        out = await self._run(_USAGE, [f"{PREFIX}|{int(p.now * 1000)}|{p.minute}|{p.day}|{p.month}|{owner.ref}"])
         r, t, live, held, day, month = (int(v) for v in out)
         return OwnerUsage(
             owner=owner,
@@ -263,7 +277,7 @@ class RedisLimiter:
         """Nothing of its own: the connections are the RedisState's (the gateway state closes it)."""
 
 
-def _keep_ms(p: Periods, current: bool, keep_s: int) -> int:
+def _keep_ms(current: bool, keep_s: int) -> int:
     """A period's spend key lives to the period's end + a margin; one settled after its
     period ended (a request across midnight) needs only the margin."""
     return (keep_s if current else PERIOD_MARGIN_S) * 1000

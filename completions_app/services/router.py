@@ -87,6 +87,7 @@ async def route(
     last: GatewayError | None = None
     waits: list[float] = []  # per model of the chain, when it may answer again
     chain = model_chain(catalog, model)
+    tried: str | None = None
     for i, m in enumerate(chain):
         provider = m.provider
         if refusal is not None and (refused := refusal(m)) is not None:
@@ -94,8 +95,9 @@ async def route(
                 raise refused
             attempts.append(Attempt(m.name, provider.name, "", f"unsupported:{refused.field}"))
             continue
-        if i > 0:
-            metrics.failovers_total.labels(from_model=chain[i - 1].name, to_model=m.name).inc()
+        if tried is not None:  # the last model asked, not one skipped as unable to honour the request
+            metrics.failovers_total.labels(from_model=tried, to_model=m.name).inc()
+        tried = m.name
         try:
             ticket = await state.board.get(provider.name, timeout_s=provider.timeout_s).admit()
         except CircuitOpen as exc:

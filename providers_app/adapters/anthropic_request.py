@@ -1,6 +1,6 @@
 """ChatRequest -> the body of Anthropic's POST /v1/messages (the request half of anthropic.py).
 
-What is translated, and how (docs/api.md has the field x kind table):
+What is translated, and how (docs/chat-surface.md has the field x kind table):
 - system / developer messages: the leading ones become the top-level `system` (joined by a
   blank line). The Messages API has no system turn, so a system message AFTER a user,
   assistant or tool message is refused (400 naming `messages[i].role`): moving it to the
@@ -13,7 +13,7 @@ What is translated, and how (docs/api.md has the field x kind table):
   in ONE user turn, and a user message right after them joins that same turn.
 - images: a data URL -> a base64 source, an https URL -> a url source; a plain http URL is
   refused (Anthropic fetches only https). OpenAI's `detail` hint has no Anthropic
-  counterpart and is not sent (the image is).
+  counterpart: "auto" (the default) is accepted, "low" / "high" are refused by name.
 - response_format json_schema -> `output_config.format` (structured outputs; always strict;
   the format's description goes into the schema's own `description`). For models without
   structured outputs (Model.json_schema_via_tool, ChatOptions.json_schema_via_tool) it is
@@ -106,6 +106,11 @@ def _image_refusal(part: ImagePart, i: int, k: int, role: str) -> InvalidRequest
         return InvalidRequest(f'The provider kind "{KIND}" takes images only in user and tool messages.', field=field)
     if not part.is_data and not part.url.startswith("https://"):
         return InvalidRequest(f'The provider kind "{KIND}" takes image URLs only over https.', field=field)
+    if part.detail not in (None, "auto"):
+        return InvalidRequest(
+            f'The provider kind "{KIND}" has no image detail setting: send "auto" or none.',
+            field=f"messages[{i}].content[{k}].image_url.detail",
+        )
     return None
 
 

@@ -92,6 +92,8 @@ def _options_refusal(o: ChatOptions) -> InvalidRequest | None:
 
 
 def _arguments_object(text: str) -> Any:
+    if not text.strip():
+        return {}  # empty arguments mean no arguments, as on the other kinds
     try:
         return json.loads(text)
     except ValueError:

@@ -1,10 +1,10 @@
 """Normalized request and result types: the only shapes that cross the adapter boundary.
 
-One model for every interface and every provider kind (docs/api.md has the field x kind
-table). A text-only request carries no `ChatOptions` (options=None), so the common path
+One model for every interface and every provider kind (docs/chat-surface.md has the field x
+kind table). A text-only request carries no `ChatOptions` (options=None), so the common path
 builds and reads nothing it does not use; tools, JSON output, images and the rarer
 sampling fields live in `ChatOptions`, which each adapter translates or refuses by name
-(ProviderAdapter.unsupported).
+(ProviderAdapter.refusal).
 """
 
 from __future__ import annotations
@@ -99,6 +99,26 @@ class ChatOptions:
     reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
     # Set by the service from the model's admin settings, not by clients:
     json_schema_via_tool: bool = False  # anthropic: json_schema as a forced tool, not output_config
+
+    @classmethod
+    def given(cls, **fields: Any) -> ChatOptions | None:
+        """The options a client sent, its spelled-out defaults dropped (n 1, logprobs false,
+        penalties 0, response_format text): None when nothing is left, so that a request
+        that only restates the defaults is a plain one on every interface (same cache key,
+        nothing for a provider kind to refuse)."""
+        if fields.get("n") == 1:
+            fields["n"] = None
+        if fields.get("logprobs") is False:
+            fields["logprobs"] = None
+        for name in ("presence_penalty", "frequency_penalty"):
+            if fields.get(name) == 0:
+                fields[name] = None
+        fmt = fields.get("response_format")
+        if fmt is not None and fmt.type == "text":
+            fields["response_format"] = None
+        if all(value is None or value == () for value in fields.values()):
+            return None
+        return cls(**fields)
 
     def fields_set(self) -> list[str]:
         """The client-visible fields given (for refusals and docs)."""

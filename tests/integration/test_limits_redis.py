@@ -183,6 +183,20 @@ async def test_redis_unavailable_falls_back_to_this_process_and_back(states, cap
     assert (await lim.usage(k)).requests_this_minute == 1  # Redis's own count: the local one is not copied
 
 
+async def test_a_redis_admission_settled_while_redis_is_down_counts_here(states):
+    lim = FallbackLimiter(RedisLimiter(states()), LocalLimiter())
+    k = key(budget_usd_day=Decimal("1"))
+    a = await lim.admit((k,), ask(cost="0.5"))
+    assert a.exact and metrics.limits_exact._value.get() == 1  # noqa: SLF001
+    lim.primary = RedisLimiter(states(f"redis://127.0.0.1:{_closed_port()}/6", timeout_s=0.2))
+    (spend,) = await lim.settle(a, tokens=1, cost=Decimal("0.4"))
+    assert spend.day_usd == Decimal("0.4") and lim.down
+    assert metrics.limits_exact._value.get() == 0  # noqa: SLF001
+    # Meanwhile this process enforces the budget from what it saw.
+    with pytest.raises(BudgetExceeded):
+        await lim.admit((k,), ask(cost="0.61"))
+
+
 async def test_the_gateway_state_makes_the_limiter_of_its_backend(states):
     local = GatewayState.create("")
     assert isinstance(local.limiter, LocalLimiter)

@@ -231,7 +231,7 @@ async def test_images_by_data_url_and_https(adapter, fake, stream):
     parts = (
         TextPart("what is this?"),
         ImagePart(url=f"data:image/png;base64,{PNG}", media_type="image/png", data=PNG),
-        ImagePart(url="https://example.com/cat.jpg", detail="high"),
+        ImagePart(url="https://example.com/cat.jpg", detail="auto"),
     )
     request = ChatRequest(model="claude-test", messages=(Message("user", "what is this?", parts=parts),))
     if stream:
@@ -270,6 +270,15 @@ async def test_images_by_data_url_and_https(adapter, fake, stream):
                 messages=(Message("user", "x", parts=(TextPart("x"), ImagePart(url="http://example.com/a.png"))),),
             ),
             "messages[0].content[1].image_url.url",
+        ),
+        (
+            ChatRequest(
+                model="m",
+                messages=(
+                    Message("user", "x", parts=(TextPart("x"), ImagePart(url="https://x.test/a.png", detail="low"))),
+                ),
+            ),
+            "messages[0].content[1].image_url.detail",
         ),
     ],
 )

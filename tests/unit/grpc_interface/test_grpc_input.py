@@ -147,7 +147,7 @@ def test_every_option_reaches_chat_options() -> None:
                 description="A forecast",
             ),
             seed=0,
-            presence_penalty=0.0,
+            presence_penalty=0.25,
             frequency_penalty=-1.5,
         )
     )
@@ -162,7 +162,7 @@ def test_every_option_reaches_chat_options() -> None:
             "json_schema", name="forecast", schema=WEATHER_SCHEMA, strict=True, description="A forecast"
         ),
         seed=0,  # set to zero: given, not "unset"
-        presence_penalty=0.0,
+        presence_penalty=0.25,
         frequency_penalty=-1.5,
     )
 
@@ -181,18 +181,21 @@ def test_tool_choice_modes(choice: pb.ToolChoice, expected: ToolChoice) -> None:
     assert inp.options is not None and inp.options.tool_choice == expected
 
 
-@pytest.mark.parametrize(
-    ("kind", "expected"),
-    [(pb.ResponseFormat.TYPE_TEXT, "text"), (pb.ResponseFormat.TYPE_JSON_OBJECT, "json_object")],
-)
-def test_response_format_without_schema(kind: int, expected: str) -> None:
-    inp = completion_input_from(request(response_format=pb.ResponseFormat(type=kind)))
-    assert inp.options == ChatOptions(response_format=ResponseFormat(expected))
+def test_response_format_json_object() -> None:
+    inp = completion_input_from(request(response_format=pb.ResponseFormat(type=pb.ResponseFormat.TYPE_JSON_OBJECT)))
+    assert inp.options == ChatOptions(response_format=ResponseFormat("json_object"))
+
+
+def test_spelled_out_defaults_are_a_plain_request() -> None:
+    # As on REST: TYPE_TEXT and zero penalties are the defaults, not options (same cache key).
+    text = pb.ResponseFormat(type=pb.ResponseFormat.TYPE_TEXT)
+    inp = completion_input_from(request(response_format=text, presence_penalty=0.0, frequency_penalty=0.0))
+    assert inp.options is None
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("seed", 7), ("presence_penalty", 0.5), ("frequency_penalty", 0.0), ("parallel_tool_calls", True)],
+    [("seed", 7), ("presence_penalty", 0.5), ("frequency_penalty", -0.5), ("parallel_tool_calls", True)],
 )
 def test_one_optional_field_alone_gives_options(field: str, value: object) -> None:
     inp = completion_input_from(request(**{field: value}))

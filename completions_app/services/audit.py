@@ -109,6 +109,7 @@ def outcome_finish(o: Outcome) -> None:
                 stream=o.stream,
                 finish_reason=o.finish_reason or "",
                 attempts=[a.as_dict() for a in o.attempts],
+                limit_hit=o.limit_hit,
             )
         )
     )

@@ -64,7 +64,7 @@ class RecordRow(NamedTuple):
     stream: bool
     finish_reason: str
     attempts: list[dict[str, str]]
-    limit_hit: str = ""  # which limit refused the request (issue 15)
+    limit_hit: str = ""  # the limit that refused the request: "<owner label>:<limit>" (key:ci-bot:rpm)
 
 
 _META = CompletionRecord._meta

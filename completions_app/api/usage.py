@@ -88,7 +88,7 @@ def counted_usage(owner: Owner, spend: RecordSpend, periods: Periods) -> OwnerUs
     )
 
 
-def _from_records(client: ClientIdentity, *, key: bool, team: bool, periods: Periods) -> dict[str, OwnerUsage]:
+def usage_from_records(client: ClientIdentity, *, key: bool, team: bool, periods: Periods) -> dict[str, OwnerUsage]:
     """The untracked owners' usage: at most three small queries, whatever the key's history."""
     out: dict[str, OwnerUsage] = {}
     if key:
@@ -113,7 +113,9 @@ async def usage_report(client: ClientIdentity) -> dict[str, Any]:
     usages: dict[str, OwnerUsage] = {}
     if untracked_key or untracked_team:
         periods = periods_at()
-        usages = await db_run(lambda: _from_records(client, key=untracked_key, team=untracked_team, periods=periods))
+        usages = await db_run(
+            lambda: usage_from_records(client, key=untracked_key, team=untracked_team, periods=periods)
+        )
     if tracked:
         limiter = gateway_state().limiter
         counted = await asyncio.gather(*(limiter.usage(o) for o in tracked.values()))

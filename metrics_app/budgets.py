@@ -1,7 +1,7 @@
 """The finance report's budgets: spend against budget, now, per team and per client key that
 has a day or month budget.
 
-Spend is counted from the records (completions_app.api.spend: settled requests, the calendar
+Spend is counted from the records (completions_app.services.spend: settled requests, the calendar
 day and month in TIME_ZONE, exact sums), as everywhere in the report; the limiter also holds
 the reservations of requests in flight, which GET /v1/usage shows and this does not. Four
 queries whatever the number of teams and keys.
@@ -15,10 +15,10 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import Q
 
-from completions_app.api.spend import BY_KEY, BY_TEAM, RecordSpend, periods_at, spend_by
 from completions_app.models import ClientKey, Team
 from completions_app.services.cost import cost_format
 from completions_app.services.cost_export import text_cell
+from completions_app.services.spend import BY_KEY, BY_TEAM, RecordSpend, periods_at, spend_by
 
 PERCENT_PLACES = Decimal("0.01")
 HAS_BUDGET = Q(budget_usd_day__isnull=False) | Q(budget_usd_month__isnull=False)

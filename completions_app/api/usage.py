@@ -21,11 +21,11 @@ from completions_app.services.cost import cost_format
 from completions_app.services.db import db_run
 from completions_app.services.gateway_state import gateway_state
 from completions_app.services.limit_types import Limits, Owner, OwnerUsage
+from completions_app.services.spend import BY_KEY, BY_TEAM, Periods, RecordSpend, periods_at, spend_by
 from completions_app.services.types import ClientIdentity
 
 from .common import ApiRequest, authenticate
 from .replies import JsonReply, Reply
-from .spend import BY_KEY, BY_TEAM, Periods, RecordSpend, periods_at, spend_by
 
 
 def _money(value: Decimal | None) -> str | None:

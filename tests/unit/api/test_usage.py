@@ -16,12 +16,12 @@ from django.utils import timezone
 
 from aiproxy.asgi import application
 from completions_app.api import declarations as v1
-from completions_app.api.spend import periods_at
 from completions_app.api.usage import usage_from_records
 from completions_app.models import ClientKey, CompletionRecord, Team
 from completions_app.services.db import db_run
 from completions_app.services.gateway_state import gateway_state
 from completions_app.services.limit_types import Ask, Limits, Owner
+from completions_app.services.spend import periods_at
 from completions_app.services.types import ClientIdentity
 from tests.factories import client_create
 
@@ -89,6 +89,10 @@ def _owner(kind: str, row: ClientKey | Team) -> Owner:
     return Owner(kind, row.id, row.name, Limits(**{f: getattr(row, f) for f in LIMIT_FIELDS}))
 
 
+def test_the_documented_example_fits_the_declaration():
+    v1.USAGE_GET.answer.check(v1.USAGE_GET.answer.example)
+
+
 # --- 401 ----------------------------------------------------------------------------------------
 async def test_no_key_or_an_unknown_key_is_401(http):
     assert (await http.get("/v1/usage")).status_code == 401
@@ -145,6 +149,16 @@ async def test_a_key_without_records_spent_nothing(http):
 
 # --- a limited key and team: the limiter's numbers ----------------------------------------------
 async def test_a_limited_key_and_team_answer_the_limiters_numbers_with_reservations(http):
+    await _limited_key_and_team(http)
+
+
+@pytest.mark.redis
+async def test_the_same_on_redis(http, use_redis):
+    await _limited_key_and_team(http)
+    assert use_redis.dbsize() > 0  # counted in Redis, where every replica reads them
+
+
+async def _limited_key_and_team(http: httpx.AsyncClient) -> None:
     await _same_minute()
 
     def rows() -> tuple[ClientKey, str, Team]:

@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from completions_app.api.spend import periods_at
 from completions_app.models import ClientKey, CompletionRecord, Team
+from completions_app.services.spend import periods_at
 from metrics_app.budgets import budget_report
 
 from .conftest import PASSWORD, record_create
@@ -60,7 +60,7 @@ def budgets(local_noon):
     spender = _key("no-budget", rpm=10)  # limits, but no budget: not a row
     _spend(spender, timezone.now(), "7")
     Team.objects.create(name="rate-only", rpm=5)
-    _key("=formula", budget_usd_month=Decimal("3"))
+    _key("=formula", alpha, budget_usd_month=Decimal("3"))  # in alpha, spent nothing
     return {"month_alpha": Decimal("36.000000000001") if in_month else Decimal("6.000000000001")}
 
 
@@ -123,6 +123,7 @@ def test_the_budgets_csv(finance_client, budgets):
     assert alpha["day"] == timezone.localdate(timezone=timezone.get_default_timezone()).isoformat()
     assert rows[1]["budget_usd_month"] == rows[1]["percent_month"] == ""  # no month budget
     assert rows[0]["percent_month"] == ""  # a zero budget has no percentage
+    assert (rows[3]["team"], rows[3]["spent_usd_month"], rows[3]["remaining_usd_month"]) == ("alpha", "0", "3")
 
 
 def test_no_budget_no_rows(finance_client):

@@ -1,6 +1,7 @@
 """The completion service: the one thing REST, the OpenAI-compatible API and
-gRPC call. Validation, cache, single flight, routing, cost, the audit record
-and metrics all happen here, in that order, for streams and non-streams alike.
+gRPC call. Validation, cache, single flight, a limited key's limits (limit_gate:
+admitted after the cache lookup, settled once at the end), routing, cost, the audit
+record and metrics all happen here, in that order, for streams and non-streams alike.
 """
 
 from __future__ import annotations

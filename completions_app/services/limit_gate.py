@@ -74,16 +74,23 @@ async def settle(o: Outcome) -> None:
     """Reconcile the reservation to the record's usage and cost (0 after most failures; what was
     delivered after a cut stream or a client gone; the serving model's prices after a failover).
 
-    In a task of its own, awaited through a shield: a request cancelled meanwhile (client gone,
-    gRPC deadline) does not cancel it, or the reservation would hold until its TTL. A failure is
-    logged, never raised: the answer is already the client's."""
+    Awaited in the request's `finally`, so that the next request of the key sees its slot and
+    budget back. Not lost to a cancellation meanwhile (a second cancel of a cancelled request: a
+    server stopping): the engine's settle is idempotent per admission, so it is run again in a
+    task of its own, or the reservation would hold until its TTL. (Inline rather than always in a
+    shielded task: a task costs this path three event-loop turns.) A failure is logged, never
+    raised: the answer is already the client's."""
     admission, limiter = o.admission, o.limiter
     o.admission = None  # exactly once
     if admission is None or limiter is None:
         return
     usage = o.usage
-    task = background(_settle(limiter, admission, usage.input_tokens + usage.output_tokens, o.cost, o.ctx.request_id))
-    await asyncio.shield(task)
+    tokens, cost = usage.input_tokens + usage.output_tokens, o.cost
+    try:
+        await _settle(limiter, admission, tokens, cost, o.ctx.request_id)
+    except asyncio.CancelledError:
+        background(_settle(limiter, admission, tokens, cost, o.ctx.request_id))
+        raise
 
 
 async def _settle(limiter: Limiter, admission: Admission, tokens: int, cost: Decimal, request_id: str) -> None:

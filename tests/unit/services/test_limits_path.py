@@ -249,7 +249,7 @@ async def test_a_client_leaving_a_stream_settles_to_what_was_delivered(gw, limit
 
 
 async def test_a_cancelled_call_still_settles_even_when_cancelled_again(gw, limiter):
-    """The settle runs in its own task: a second cancel (a server shutting down) while the
+    """The settle is run again in a task of its own: a second cancel (a server stopping) while the
     request's `finally` awaits it does not leave the reservation held until its TTL."""
     owner = limited(gw, concurrency=1, budget_usd_day=Decimal("1"))
     gw.fake.script(Behaviour.ok(delay_s=0.2))

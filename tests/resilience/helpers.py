@@ -59,3 +59,22 @@ def wait_records(gw: GatewayProcess, n: int, timeout: float = 20) -> list[dict[s
         time.sleep(0.2)
         rows = db_records(gw)
     return rows
+
+
+def limits_config(
+    fake_url: str,
+    *,
+    clients: list[dict[str, Any]],
+    teams: list[dict[str, Any]] | None = None,
+    models: list[dict[str, Any]] | None = None,
+    providers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """resilience_config plus client keys with `team:` / `limits:`, the `teams:` they name,
+    and models / providers of the caller's own (the YAML of issue 15, as loadconfig reads it)."""
+    config = resilience_config(fake_url)
+    config["providers"].extend(providers or [])
+    config["models"].extend(models or [])
+    config["clients"].extend(clients)
+    if teams:
+        config["teams"] = teams
+    return config

@@ -309,7 +309,7 @@ def test_yaml_mode_is_loaded_and_defaults_to_chat(transactional_db):
     ("model", "message"),
     [
         ({"mode": "vision"}, "model 'embedder'.mode: must be one of chat, embedding"),
-        ({"mode": "embedding", "fallbacks": ["chatty"]}, "'chatty' is a chat model, not a embedding one"),
+        ({"mode": "embedding", "fallbacks": ["chatty"]}, "'chatty' is not an embedding model"),
     ],
     ids=["unknown-mode", "fallback-of-another-mode"],
 )
@@ -326,3 +326,51 @@ async def test_records_of_embeddings_are_priced_exactly_whatever_the_count(egw):
     [record] = await egw.records()
     assert record.cost_usd == Decimal("0.00000076")  # 38 × $0.02 / 1M, no rounding
     assert await db_run(lambda: Model.objects.get(name="emb-small").output_per_mtok) == Decimal(5)  # and not used
+
+
+# --- the mode in the admin --------------------------------------------------------------------------------
+@pytest.fixture
+def admin_client_logged(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456789"))
+    return client
+
+
+def _model_form(model: Model, *fallbacks: Model, **changes: str) -> dict[str, str]:
+    form = {
+        "name": model.name,
+        "provider": str(model.provider_id),
+        "upstream_model": model.upstream_model,
+        "input_per_mtok": str(model.input_per_mtok),
+        "output_per_mtok": str(model.output_per_mtok),
+        "enabled": "on",
+        "fallback_links-TOTAL_FORMS": str(len(fallbacks)),
+        "fallback_links-INITIAL_FORMS": "0",
+        "fallback_links-MIN_NUM_FORMS": "0",
+        "fallback_links-MAX_NUM_FORMS": "1000",
+        **changes,
+    }
+    for i, fb in enumerate(fallbacks):
+        form[f"fallback_links-{i}-position"] = str(i)
+        form[f"fallback_links-{i}-fallback"] = str(fb.pk)
+    return form
+
+
+def test_the_admin_lists_filters_and_edits_the_mode(transactional_db, admin_client_logged):
+    from django.urls import reverse
+
+    ol = Provider.objects.create(name="ol3", kind="ollama", base_url="http://127.0.0.1:1")
+    chat = model_create("chat-one", ol)
+    emb = model_create("emb-one", ol)
+    listing = admin_client_logged.get(reverse("admin:providers_app_model_changelist") + "?mode=embedding")
+    assert listing.status_code == 200  # the filter exists (an unknown one redirects with ?e=1)
+    url = reverse("admin:providers_app_model_change", args=[emb.pk])
+    assert 'name="mode"' in admin_client_logged.get(url).content.decode()
+    assert admin_client_logged.post(url, _model_form(emb, mode="embedding")).status_code == 302
+    emb.refresh_from_db()
+    assert emb.mode == "embedding"
+    # A fallback of the other mode is refused, naming both.
+    page = admin_client_logged.post(url, _model_form(emb, chat, mode="embedding"))
+    assert (
+        page.status_code == 200 and "chat-one is a chat model; this one is an embedding model." in page.content.decode()
+    )
+    assert not emb.fallback_links.exists()

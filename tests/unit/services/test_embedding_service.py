@@ -6,10 +6,12 @@ of a model (chat / embedding) on both routes, validation, the record, limits, an
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 
 from completions_app.services.budget_alerts import alerts_drain
 from completions_app.services.catalog import catalog_get
@@ -105,7 +107,12 @@ async def test_base64_through_ollama_is_encoded_for_the_client(egw):
 
 
 # --- cache and single flight -----------------------------------------------------------------------
+def _hits() -> float:
+    return REGISTRY.get_sample_value("ai_proxy_cache_hits_total", {"result": "hit"}) or 0.0
+
+
 async def test_a_second_identical_call_is_a_hit_with_cost_0_and_the_original_usage(egw):
+    hits = _hits()
     first = await embedding_create(_inp(), egw.ctx())
     second = await embedding_create(_inp(), egw.ctx())
     assert len(_embed_requests(egw)) == 1
@@ -113,6 +120,7 @@ async def test_a_second_identical_call_is_a_hit_with_cost_0_and_the_original_usa
     assert second.vectors == first.vectors
     assert second.cost_usd == 0 and second.usage == first.usage
     assert (second.served_model, second.provider) == ("emb-small", "oa")
+    assert _hits() == hits + 1  # counted as completions' hits are
     miss, hit = await egw.records()
     assert (hit.status, hit.cached, hit.cost_usd, hit.cost_saved_usd) == ("cache_hit", True, 0, first.cost_usd)
     assert (hit.input_tokens, hit.output_tokens) == (0, 0)  # nothing was used upstream
@@ -140,6 +148,30 @@ async def test_identical_calls_in_flight_reach_the_upstream_once(egw):
     assert sorted(r.cached for r in results) == [False, True, True]
     assert len(_embed_requests(egw)) == 1
     assert all(r.vectors == results[0].vectors for r in results)
+
+
+async def test_a_call_abandoned_after_the_upstream_answered_records_its_usage(egw):
+    """The provider bills embeddings it sent: the client leaving once they have arrived (in the
+    gateway's socket, not yet read) records their usage and cost, not 0."""
+    egw.fake.script(Behaviour.ok(delay_s=0.2, path="/v1/embeddings"))
+    task = asyncio.create_task(embedding_create(_inp(), egw.ctx()))
+    for _ in range(500):
+        if egw.fake.requests:
+            break
+        await asyncio.sleep(0.002)
+    time.sleep(0.6)  # blocks the loop: the fake answers meanwhile, the gateway reads nothing yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [record] = await egw.records()
+    assert (record.status, record.error_type, record.http_status) == ("error", "client_disconnected", 499)
+    assert (record.provider, record.served_model, record.input_tokens, record.usage_estimated) == (
+        "oa",
+        "emb-small",
+        9,
+        False,
+    )
+    assert record.cost_usd == Decimal(9) * Decimal("0.02") / 1_000_000
 
 
 # --- routing ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Model, ModelFallback, Provider, ProviderKey
+from .models import Model, ModelFallback, Provider, ProviderKey, mode_named
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -116,17 +116,51 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     ]
 
 
+class FallbackFormSet(forms.BaseInlineFormSet):
+    """A fallback answers the same route as its model: of the same mode (as loadconfig checks)."""
+
+    def clean(self) -> None:
+        super().clean()
+        for form in self.forms:
+            fallback = form.cleaned_data.get("fallback") if form.cleaned_data else None
+            if fallback is None or form.cleaned_data.get("DELETE"):
+                continue
+            if fallback.mode != self.instance.mode:
+                form.add_error(
+                    "fallback",
+                    f"{fallback.name} is {mode_named(fallback.mode)} model; this one is {mode_named(self.instance.mode)} model.",
+                )
+
+
 class ModelFallbackInline(admin.TabularInline):
     model = ModelFallback
+    formset = FallbackFormSet
     fk_name = "model"
     extra = 0
     fields = ["position", "fallback"]
 
 
+class ModelForm(forms.ModelForm):
+    """`mode` left out of a posted form is chat, its default (as in the YAML config)."""
+
+    class Meta:
+        model = Model
+        fields = "__all__"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mode"].required = False
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or Model.Mode.CHAT
+
+
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
+    form = ModelForm
     list_display = [
         "name",
+        "mode",
         "provider",
         "upstream_model",
         "input_per_mtok",
@@ -134,6 +168,6 @@ class ModelAdmin(admin.ModelAdmin):
         "cache_shared",
         "enabled",
     ]
-    list_filter = ["provider", "enabled", "cache_shared", "json_schema_via_tool"]
+    list_filter = ["mode", "provider", "enabled", "cache_shared", "json_schema_via_tool"]
     search_fields = ["name", "upstream_model"]
     inlines = [ModelFallbackInline]

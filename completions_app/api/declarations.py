@@ -21,6 +21,7 @@ from .chat_shapes import (
     TOOL_CHOICE,
     TOOLS,
 )
+from .messages_shapes import MESSAGES_EVENT, MESSAGES_REQUEST, MESSAGES_RESPONSE
 from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
 from .usage_shapes import USAGE_REPORT
 
@@ -394,4 +395,14 @@ USAGE_GET = Operation(
     "GET", "/v1/usage", "usage_get", "This client key's and its team's limits, usage and what remains", "Native",
     answer=USAGE_REPORT, errors=_AUTH_ERRORS, result_headers=("x-request-id",), request_headers=("x-request-id",),
     description="Minutes are epoch minutes; days and months are calendar ones in TIME_ZONE. Counts no limit.",
+)  # fmt: skip
+MESSAGES = Operation(
+    "POST", "/v1/messages", "messages_create", "Anthropic-compatible Messages API", "Anthropic",
+    answer=MESSAGES_RESPONSE, request=MESSAGES_REQUEST, stream_event=MESSAGES_EVENT,
+    errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529),
+    result_headers=COMPLETION_HEADERS, request_headers=("x-request-id", "Cache-Control"),
+    description="Any model, any provider, in Anthropic's shapes: the anthropic SDK works by changing base_url. "
+    "Errors are Anthropic's {type: error, error: {type, message}} (messages_shapes.MESSAGES_ERROR), with its "
+    "statuses: 529 overloaded_error for an overloaded provider or an open breaker, 500 api_error for other "
+    "upstream faults.",
 )  # fmt: skip

@@ -34,7 +34,8 @@ from providers_app.errors import PayloadTooLarge
 
 from . import declarations as v1
 from .common import ApiRequest
-from .errors import HttpError, error_reply
+from .errors import HttpError, anthropic_error_reply, error_reply
+from .messages import messages_create
 from .native import complete, health, providers_status
 from .openai_compat import chat_completions, models_list, models_retrieve
 from .parsing import request_id_for
@@ -50,7 +51,10 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.HEALTH_CHECK, health),
     (v1.PROVIDERS_STATUS, providers_status),
     (v1.USAGE_GET, usage_get),
+    (v1.MESSAGES, messages_create),
 )
+# Calls that answer errors in another shape than errors.error_reply's (Anthropic's, on /v1/messages).
+ERROR_REPLIES: dict[Call, Callable[[BaseException, str], JsonReply]] = {messages_create: anthropic_error_reply}
 
 
 def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:
@@ -211,7 +215,7 @@ async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bo
     except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (error_reply logs 5xx)
         if request.aiproxy_request_id is None and not isinstance(exc, DisallowedHost):
             request.aiproxy_request_id = request_id_for(request)
-        reply = error_reply(exc, request.aiproxy_request_id or "")
+        reply = ERROR_REPLIES.get(call, error_reply)(exc, request.aiproxy_request_id or "")
     # A body left unread (over the limit) would be read as the next request: close instead.
     await send_reply(reply, send, close=over_limit)
 

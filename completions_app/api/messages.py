@@ -68,7 +68,9 @@ async def _stream(inp: CompletionInput, ctx: CallContext) -> SseReply:
     return SseReply(_events(start, events, render), headers)
 
 
-async def _events(start: StreamStart, events: AsyncIterator[StreamEvent], render: EventRenderer) -> AsyncIterator[bytes]:
+async def _events(
+    start: StreamStart, events: AsyncIterator[StreamEvent], render: EventRenderer
+) -> AsyncIterator[bytes]:
     # As sse.sse_reply, in Anthropic's event framing: aclosing, so that a client that disconnects
     # closes the service's stream (the upstream call is cancelled and the record written).
     async with aclosing(events) as stream:

@@ -170,7 +170,8 @@ def _assistant(i: int, blocks: list[dict], asked: set[str], messages: list[Messa
             asked.add(block["id"])
         else:
             raise InvalidRequest(
-                f"An assistant turn takes text and tool_use blocks, not {kind}.", field=f"messages[{i}].content[{j}].type"
+                f"An assistant turn takes text and tool_use blocks, not {kind}.",
+                field=f"messages[{i}].content[{j}].type",
             )
     messages.append(Message("assistant", SEP.join(texts), tool_calls=tuple(calls)))
     origins.append(origin)

@@ -132,8 +132,13 @@ def anthropic_message(exc: BaseException) -> str:
     return "Internal error."
 
 
-def anthropic_error_body(error_type: str, message: str, request_id: str | None = None) -> dict:
-    body: dict = {"type": "error", "error": {"type": error_type, "message": message}}
+def anthropic_error_body(
+    error_type: str, message: str, request_id: str | None = None, field: str | None = None
+) -> dict:
+    error = {"type": error_type, "message": message}
+    if field:  # an extension of Anthropic's object (which may grow, its docs say): the field at fault
+        error["param"] = field
+    body: dict = {"type": "error", "error": error}
     if request_id:
         body["request_id"] = request_id
     return body
@@ -145,5 +150,6 @@ def anthropic_error_reply(exc: BaseException, request_id: str = "") -> JsonReply
     reply = error_reply(exc, request_id)  # headers, and the log line of an unexpected error
     status, error_type = anthropic_status(exc)
     reply.status = status
-    reply.data = anthropic_error_body(error_type, anthropic_message(exc), request_id)
+    field = exc.field if isinstance(exc, GatewayError) else None
+    reply.data = anthropic_error_body(error_type, anthropic_message(exc), request_id, field)
     return reply

@@ -172,6 +172,7 @@ ERROR_OBJECT = Object(
     {
         "type": Str(description="invalid_request_error, authentication_error, rate_limit_error, overloaded_error..."),
         "message": Str(description="Safe to show; names the field at fault when one is."),
+        "param": Str(description="The request field at fault, when one is (not in Anthropic's own errors)."),
     },
     required=("type", "message"),
 )

@@ -53,8 +53,9 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.USAGE_GET, usage_get),
     (v1.MESSAGES, messages_create),
 )
-# Calls that answer errors in another shape than errors.error_reply's (Anthropic's, on /v1/messages).
-ERROR_REPLIES: dict[Call, Callable[[BaseException, str], JsonReply]] = {messages_create: anthropic_error_reply}
+# Paths whose errors are in another shape than errors.error_reply's (Anthropic's, on /v1/messages):
+# every error there, a 405 or a 413 before the call included.
+ERROR_REPLIES: dict[str, Callable[[BaseException, str], JsonReply]] = {v1.MESSAGES.path: anthropic_error_reply}
 
 
 def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:
@@ -215,7 +216,7 @@ async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bo
     except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (error_reply logs 5xx)
         if request.aiproxy_request_id is None and not isinstance(exc, DisallowedHost):
             request.aiproxy_request_id = request_id_for(request)
-        reply = ERROR_REPLIES.get(call, error_reply)(exc, request.aiproxy_request_id or "")
+        reply = ERROR_REPLIES.get(scope["path"], error_reply)(exc, request.aiproxy_request_id or "")
     # A body left unread (over the limit) would be read as the next request: close instead.
     await send_reply(reply, send, close=over_limit)
 

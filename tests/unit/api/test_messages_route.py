@@ -170,3 +170,16 @@ async def test_bearer_auth_and_the_sdk_error_types(key, gw):
         with pytest.raises(anthropic.AuthenticationError) as caught:
             await client.messages.create(model="gpt-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}])
         assert caught.value.body["error"]["type"] == "authentication_error"
+
+
+async def test_errors_before_the_call_are_in_anthropics_shape_too(http, settings):
+    wrong_method = await http.get("/v1/messages")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
+    settings.MAX_REQUEST_BYTES = 1000
+    too_big = await http.post("/v1/messages", json={"model": "gpt-mini", "max_tokens": 5,
+                                                    "messages": [{"role": "user", "content": "x" * 2000}]})  # fmt: skip
+    assert too_big.status_code == 413
+    assert too_big.json()["type"] == "error" and too_big.json()["error"]["type"] == "request_too_large"
+    other_route = await http.post("/v1/chat/completions", json={})
+    assert "param" in other_route.json()["error"] and "type" not in other_route.json()  # OpenAI's shape there

@@ -21,7 +21,7 @@ from .chat_shapes import (
     TOOL_CHOICE,
     TOOLS,
 )
-from .messages_shapes import MESSAGES_EVENT, MESSAGES_REQUEST, MESSAGES_RESPONSE
+from .messages_shapes import MESSAGES_ERROR, MESSAGES_EVENT, MESSAGES_REQUEST, MESSAGES_RESPONSE
 from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
 from .usage_shapes import USAGE_REPORT
 
@@ -40,6 +40,7 @@ class Operation:
     stream_event: Shape | None = None  # `stream: true`: the data of each Server-Sent Event
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses answered with the Error body
+    error: Shape | None = None  # the error body when it is not ERROR (Anthropic's, on /v1/messages)
     answer_statuses: tuple[int, ...] = (200,)  # statuses answered with `answer`
     result_headers: tuple[str, ...] = ()  # names in HEADERS sent with the answer
     description: str = ""
@@ -399,7 +400,7 @@ USAGE_GET = Operation(
 MESSAGES = Operation(
     "POST", "/v1/messages", "messages_create", "Anthropic-compatible Messages API", "Anthropic",
     answer=MESSAGES_RESPONSE, request=MESSAGES_REQUEST, stream_event=MESSAGES_EVENT,
-    errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529),
+    errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529), error=MESSAGES_ERROR,
     result_headers=COMPLETION_HEADERS, request_headers=("x-request-id", "Cache-Control"),
     description="Any model, any provider, in Anthropic's shapes: the anthropic SDK works by changing base_url. "
     "Errors are Anthropic's {type: error, error: {type, message}} (messages_shapes.MESSAGES_ERROR), with its "

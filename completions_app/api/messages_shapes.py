@@ -77,7 +77,7 @@ MESSAGE = Object(
     "AnthropicMessage",
     {
         "role": Str(enum=("user", "assistant")),
-        "content": OneOf(Str(), Array(BLOCK), description="Text, or content blocks in order."),
+        "content": OneOf(Str(), Array(BLOCK, min_items=1), description="Text, or content blocks in order."),
     },
     required=("role", "content"),
 )

@@ -21,7 +21,14 @@ from .chat_shapes import (
     TOOL_CHOICE,
     TOOLS,
 )
-from .messages_shapes import MESSAGES_ERROR, MESSAGES_EVENT, MESSAGES_REQUEST, MESSAGES_RESPONSE
+from .messages_shapes import (
+    COUNT_TOKENS_REQUEST,
+    COUNT_TOKENS_RESPONSE,
+    MESSAGES_ERROR,
+    MESSAGES_EVENT,
+    MESSAGES_REQUEST,
+    MESSAGES_RESPONSE,
+)
 from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
 from .usage_shapes import USAGE_REPORT
 
@@ -406,4 +413,11 @@ MESSAGES = Operation(
     "Errors are Anthropic's {type: error, error: {type, message}} (messages_shapes.MESSAGES_ERROR), with its "
     "statuses: 529 overloaded_error for an overloaded provider or an open breaker, 500 api_error for other "
     "upstream faults.",
+)  # fmt: skip
+MESSAGES_COUNT_TOKENS = Operation(
+    "POST", "/v1/messages/count_tokens", "messages_count_tokens", "Anthropic's token counting", "Anthropic",
+    answer=COUNT_TOKENS_RESPONSE, request=COUNT_TOKENS_REQUEST, errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529),
+    error=MESSAGES_ERROR, result_headers=("x-request-id", "x-aiproxy-provider"), request_headers=("x-request-id",),
+    description="For a model on an anthropic provider (a 400 naming `model` for other kinds): the body is sent "
+    "as given. Errors as on /v1/messages.",
 )  # fmt: skip

@@ -36,6 +36,7 @@ from . import declarations as v1
 from .common import ApiRequest
 from .errors import HttpError, anthropic_error_reply, error_reply
 from .messages import messages_create
+from .messages_count import messages_count_tokens
 from .native import complete, health, providers_status
 from .openai_compat import chat_completions, models_list, models_retrieve
 from .parsing import request_id_for
@@ -52,10 +53,14 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.PROVIDERS_STATUS, providers_status),
     (v1.USAGE_GET, usage_get),
     (v1.MESSAGES, messages_create),
+    (v1.MESSAGES_COUNT_TOKENS, messages_count_tokens),
 )
 # Paths whose errors are in another shape than errors.error_reply's (Anthropic's, on /v1/messages):
 # every error there, a 405 or a 413 before the call included.
-ERROR_REPLIES: dict[str, Callable[[BaseException, str], JsonReply]] = {v1.MESSAGES.path: anthropic_error_reply}
+ERROR_REPLIES: dict[str, Callable[[BaseException, str], JsonReply]] = {
+    v1.MESSAGES.path: anthropic_error_reply,
+    v1.MESSAGES_COUNT_TOKENS.path: anthropic_error_reply,
+}
 
 
 def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:

@@ -240,3 +240,29 @@ MESSAGES_EVENT = Tagged(
     discriminator="type",
     description="Each event's data; its `event:` line names its type.",
 )
+
+# --- POST /v1/messages/count_tokens (models on an `anthropic` provider) ---------------------------
+COUNT_TOKENS_REQUEST = Object(
+    "MessagesCountTokensRequest",
+    {
+        "model": MODEL,
+        "messages": MESSAGES_REQUEST.fields["messages"],
+        "system": MESSAGES_REQUEST.fields["system"],
+        "tools": MESSAGES_REQUEST.fields["tools"],
+        "tool_choice": TOOL_CHOICE,
+        "output_config": OUTPUT_CONFIG,
+        "thinking": Object(
+            "AnthropicThinking",
+            {"type": Str(enum=("enabled", "disabled", "adaptive")), "budget_tokens": Int(minimum=1)},
+            required=("type",),
+            description="Sent as given (counting goes to an anthropic provider only).",
+        ),
+    },
+    required=("model", "messages"),
+    example={"model": "claude-3-5-haiku", "messages": [{"role": "user", "content": "Say hello."}]},
+)
+COUNT_TOKENS_RESPONSE = Object(
+    "MessageTokensCount",
+    {"input_tokens": Int(minimum=0, description="The request's input tokens, as the provider counts them.")},
+    required=("input_tokens",),
+)

@@ -5,6 +5,8 @@ and errors in Anthropic's shape with its statuses, each refused request leaving 
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
 import httpx2
@@ -183,3 +185,21 @@ async def test_errors_before_the_call_are_in_anthropics_shape_too(http, settings
     assert too_big.json()["type"] == "error" and too_big.json()["error"]["type"] == "request_too_large"
     other_route = await http.post("/v1/chat/completions", json={})
     assert "param" in other_route.json()["error"] and "type" not in other_route.json()  # OpenAI's shape there
+
+
+async def test_a_cached_stream_replays_in_anthropics_events_and_records_the_interface(http):
+    body = {"model": "claude-h", "max_tokens": 20, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": "replay me"}]}  # fmt: skip
+    first = await http.post("/v1/messages", json=body)
+    second = await http.post("/v1/messages", json=body)
+    assert first.headers["x-aiproxy-cache"] == "MISS" and second.headers["x-aiproxy-cache"] == "HIT"
+    for resp in (first, second):
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        kinds = [frame.split("\n")[0] for frame in resp.text.split("\n\n") if frame]
+        assert kinds[:3] == ["event: message_start", "event: ping", "event: content_block_start"]
+        assert kinds[-3:] == ["event: content_block_stop", "event: message_delta", "event: message_stop"]
+        datas = [json.loads(frame.split("\n")[1].removeprefix("data: ")) for frame in resp.text.split("\n\n") if frame]
+        text = "".join(d["delta"]["text"] for d in datas if d["type"] == "content_block_delta")
+        assert text == "replay me"
+    record = await _record(first.headers["x-request-id"])
+    assert record.interface == "anthropic" and record.status == "ok" and record.model == "claude-h"

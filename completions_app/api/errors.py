@@ -1,4 +1,5 @@
-"""The one place REST turns errors into answers: {"error": {"type", "message"}}."""
+"""The one place REST turns errors into answers: {"error": {"type", "message"}}, and on
+/v1/messages Anthropic's {"type": "error", "error": {"type", "message"}} with its statuses."""
 
 from __future__ import annotations
 

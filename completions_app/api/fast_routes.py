@@ -4,7 +4,7 @@ Django's handler builds an ASGIRequest (META dict, lazy streams, a spooled body 
 resolves the URL, and goes through DRF's APIView (request wrapping, negotiation,
 finalize_response) before and after every call: ~20 % of the gateway's CPU per request in
 the c16 profile (docs/benchmarks.md), and DRF + drf-spectacular in every process's memory.
-Here the API calls (native.py, openai_compat.py: parsing, auth, the service, rendering)
+Here the API calls (native.py, openai_compat.py, messages.py: parsing, auth, the service, rendering)
 run on a small request object read straight from the ASGI scope, and their replies are sent
 as ASGI messages. What Django did on the way is done here too: the Host header is checked
 against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404

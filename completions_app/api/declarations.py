@@ -21,6 +21,14 @@ from .chat_shapes import (
     TOOL_CHOICE,
     TOOLS,
 )
+from .messages_shapes import (
+    COUNT_TOKENS_REQUEST,
+    COUNT_TOKENS_RESPONSE,
+    MESSAGES_ERROR,
+    MESSAGES_EVENT,
+    MESSAGES_REQUEST,
+    MESSAGES_RESPONSE,
+)
 from .shapes import Array, Bool, Int, Map, Number, Object, OneOf, Shape, Str
 from .usage_shapes import USAGE_REPORT
 
@@ -39,6 +47,7 @@ class Operation:
     stream_event: Shape | None = None  # `stream: true`: the data of each Server-Sent Event
     auth: bool = True
     errors: tuple[int, ...] = ()  # statuses answered with the Error body
+    error: Shape | None = None  # the error body when it is not ERROR (Anthropic's, on /v1/messages)
     answer_statuses: tuple[int, ...] = (200,)  # statuses answered with `answer`
     result_headers: tuple[str, ...] = ()  # names in HEADERS sent with the answer
     description: str = ""
@@ -394,4 +403,21 @@ USAGE_GET = Operation(
     "GET", "/v1/usage", "usage_get", "This client key's and its team's limits, usage and what remains", "Native",
     answer=USAGE_REPORT, errors=_AUTH_ERRORS, result_headers=("x-request-id",), request_headers=("x-request-id",),
     description="Minutes are epoch minutes; days and months are calendar ones in TIME_ZONE. Counts no limit.",
+)  # fmt: skip
+MESSAGES = Operation(
+    "POST", "/v1/messages", "messages_create", "Anthropic-compatible Messages API", "Anthropic",
+    answer=MESSAGES_RESPONSE, request=MESSAGES_REQUEST, stream_event=MESSAGES_EVENT,
+    errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529), error=MESSAGES_ERROR,
+    result_headers=COMPLETION_HEADERS, request_headers=("x-request-id", "Cache-Control"),
+    description="Any model, any provider, in Anthropic's shapes: the anthropic SDK works by changing base_url. "
+    "Errors are Anthropic's {type: error, error: {type, message}} (messages_shapes.MESSAGES_ERROR), with its "
+    "statuses: 529 overloaded_error for an overloaded provider or an open breaker, 500 api_error for other "
+    "upstream faults.",
+)  # fmt: skip
+MESSAGES_COUNT_TOKENS = Operation(
+    "POST", "/v1/messages/count_tokens", "messages_count_tokens", "Anthropic's token counting", "Anthropic",
+    answer=COUNT_TOKENS_RESPONSE, request=COUNT_TOKENS_REQUEST, errors=(400, 401, 403, 404, 413, 415, 429, 500, 504, 529),
+    error=MESSAGES_ERROR, result_headers=("x-request-id", "x-aiproxy-provider"), request_headers=("x-request-id",),
+    description="For a model on an anthropic provider (a 400 naming `model` for other kinds): the body is sent "
+    "as given. Errors as on /v1/messages.",
 )  # fmt: skip

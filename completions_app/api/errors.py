@@ -1,4 +1,5 @@
-"""The one place REST turns errors into answers: {"error": {"type", "message"}}."""
+"""The one place REST turns errors into answers: {"error": {"type", "message"}}, and on
+/v1/messages Anthropic's {"type": "error", "error": {"type", "message"}} with its statuses."""
 
 from __future__ import annotations
 
@@ -83,3 +84,73 @@ def exception_handler(exc: Exception, context: dict) -> HttpResponseBase:
         exc = HttpError(status, _DRF_TYPES.get(status, "invalid_request_error"), str(exc.detail))
     request = context.get("request")
     return error_response(exc, getattr(request, "_request", request))
+
+
+# --- Anthropic's shape (POST /v1/messages) ----------------------------------------------------
+# Anthropic's statuses and error types (docs: "HTTP errors"); a status it does not use keeps its
+# type's nearest one. 503 (an open breaker, the gateway's database) and an upstream 503 / 529 are
+# its 529 overloaded_error, which its SDK retries; an upstream fault otherwise is a 500 api_error.
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+OVERLOADED_UPSTREAM = (503, 529)
+
+
+def anthropic_status(exc: BaseException) -> tuple[int, str]:
+    """(HTTP status, Anthropic error type) for a failed call on /v1/messages."""
+    if isinstance(exc, GatewayError):
+        status = exc.http_status
+        if status == 503 or (status == 502 and exc.upstream_status in OVERLOADED_UPSTREAM):
+            status = 529
+        elif status == 502:
+            status = 500
+    elif isinstance(exc, SuspiciousOperation):
+        status = 400
+    elif isinstance(exc, HttpError):
+        status = exc.status
+    else:
+        status = 500
+    # Other 4xx (405, 415) keep their status with Anthropic's generic type for them.
+    return status, ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def anthropic_message(exc: BaseException) -> str:
+    """The error's message; a field at fault is named first (Anthropic's body has no `param`)."""
+    if isinstance(exc, GatewayError):
+        return f"{exc.field}: {exc.message}" if exc.field and exc.field not in exc.message else exc.message
+    if isinstance(exc, SuspiciousOperation):
+        return "Bad request."
+    if isinstance(exc, HttpError):
+        return exc.message
+    return "Internal error."
+
+
+def anthropic_error_body(
+    error_type: str, message: str, request_id: str | None = None, field: str | None = None
+) -> dict:
+    error = {"type": error_type, "message": message}
+    if field:  # an extension of Anthropic's object (which may grow, its docs say): the field at fault
+        error["param"] = field
+    body: dict = {"type": "error", "error": error}
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def anthropic_error_reply(exc: BaseException, request_id: str = "") -> JsonReply:
+    """error_reply in Anthropic's shape {"type": "error", "error": {"type", "message"}}: the same
+    headers (Retry-After, x-ratelimit-*, x-aiproxy-*), Anthropic's statuses."""
+    reply = error_reply(exc, request_id)  # headers, and the log line of an unexpected error
+    status, error_type = anthropic_status(exc)
+    reply.status = status
+    field = exc.field if isinstance(exc, GatewayError) else None
+    reply.data = anthropic_error_body(error_type, anthropic_message(exc), request_id, field)
+    return reply

@@ -4,7 +4,7 @@ Django's handler builds an ASGIRequest (META dict, lazy streams, a spooled body 
 resolves the URL, and goes through DRF's APIView (request wrapping, negotiation,
 finalize_response) before and after every call: ~20 % of the gateway's CPU per request in
 the c16 profile (docs/benchmarks.md), and DRF + drf-spectacular in every process's memory.
-Here the API calls (native.py, openai_compat.py: parsing, auth, the service, rendering)
+Here the API calls (native.py, openai_compat.py, messages.py: parsing, auth, the service, rendering)
 run on a small request object read straight from the ASGI scope, and their replies are sent
 as ASGI messages. What Django did on the way is done here too: the Host header is checked
 against ALLOWED_HOSTS, the body is capped at MAX_REQUEST_BYTES, unknown paths get a 404
@@ -34,7 +34,9 @@ from providers_app.errors import PayloadTooLarge
 
 from . import declarations as v1
 from .common import ApiRequest
-from .errors import HttpError, error_reply
+from .errors import HttpError, anthropic_error_reply, error_reply
+from .messages import messages_create
+from .messages_count import messages_count_tokens
 from .native import complete, health, providers_status
 from .openai_compat import chat_completions, models_list, models_retrieve
 from .parsing import request_id_for
@@ -50,7 +52,15 @@ SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.HEALTH_CHECK, health),
     (v1.PROVIDERS_STATUS, providers_status),
     (v1.USAGE_GET, usage_get),
+    (v1.MESSAGES, messages_create),
+    (v1.MESSAGES_COUNT_TOKENS, messages_count_tokens),
 )
+# Paths whose errors are in another shape than errors.error_reply's (Anthropic's, on /v1/messages):
+# every error there, a 405 or a 413 before the call included.
+ERROR_REPLIES: dict[str, Callable[[BaseException, str], JsonReply]] = {
+    v1.MESSAGES.path: anthropic_error_reply,
+    v1.MESSAGES_COUNT_TOKENS.path: anthropic_error_reply,
+}
 
 
 def route_table(served: tuple[tuple[v1.Operation, Call], ...]) -> dict[str, dict[str, Call]]:
@@ -211,7 +221,7 @@ async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bo
     except Exception as exc:  # noqa: BLE001 - every failure becomes an answer (error_reply logs 5xx)
         if request.aiproxy_request_id is None and not isinstance(exc, DisallowedHost):
             request.aiproxy_request_id = request_id_for(request)
-        reply = error_reply(exc, request.aiproxy_request_id or "")
+        reply = ERROR_REPLIES.get(scope["path"], error_reply)(exc, request.aiproxy_request_id or "")
     # A body left unread (over the limit) would be read as the next request: close instead.
     await send_reply(reply, send, close=over_limit)
 

@@ -1,0 +1,164 @@
+"""Answers in Anthropic's Messages shapes: the whole message (MESSAGES_RESPONSE) and the exact
+event sequence of its stream (MESSAGES_EVENT), whatever provider kind answered.
+
+The message: a text block when there is text, then a tool_use block per tool call (its input:
+the arguments parsed; arguments that are not a JSON object, which only a broken answer has, are
+kept as {"_arguments": the text} rather than lost). finish_reason -> stop_reason by STOP_REASONS,
+the inverse of the adapter's table (anthropic_answer.FINISH_REASONS). The service reports a stop
+sequence as "stop" without saying which, so stop_reason is end_turn and stop_sequence null.
+Usage: input_tokens never counts cache reads or writes (as the service's Usage and Anthropic's).
+
+The stream: message_start (usage 0: the service tells its counts at the end), ping, then per
+block content_block_start / content_block_delta (text_delta, input_json_delta) /
+content_block_stop, each block closed before the next opens; message_delta with stop_reason
+and the whole usage (input and cache counts too, which the SDK's accumulator takes from it);
+message_stop. A stream cut after its start ends with an `error` event.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd, StreamEvent
+from providers_app.adapters.types import Choice, Usage
+
+STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+
+
+def message_id(request_id: str) -> str:
+    return f"msg_{request_id}"
+
+
+def stop_reason(choice: Choice) -> str:
+    if choice.refusal is not None:
+        return "refusal"
+    given = choice.finish_reason or ("tool_calls" if choice.tool_calls else "stop")
+    return STOP_REASONS.get(given, "end_turn")
+
+
+def usage_json(u: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+    }
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        value = None
+    return value if isinstance(value, dict) else {"_arguments": arguments}
+
+
+def message_json(result: CompletionResult) -> dict[str, Any]:
+    choice = result.choices[0]
+    text = choice.text or (choice.refusal or "")
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c.arguments)} for c in choice.tool_calls
+    ]
+    return {
+        "id": message_id(result.request_id),
+        "type": "message",
+        "role": "assistant",
+        "model": result.model,
+        "content": content,
+        "stop_reason": stop_reason(choice),
+        "stop_sequence": None,
+        "usage": usage_json(result.usage),
+    }
+
+
+def event(data: dict[str, Any]) -> bytes:
+    """One Server-Sent Event as Anthropic sends it: `event:` its type, `data:` the JSON."""
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f"event: {data['type']}\ndata: {payload}\n\n".encode()
+
+
+class EventRenderer:
+    """StreamEvents as Anthropic's events. `opening()` is sent first; then each event's list."""
+
+    def __init__(self, request_id: str, model: str) -> None:
+        self.request_id, self.model = request_id, model
+        self.block = -1  # the index of the last block opened
+        self.open: str | None = None  # "text", or "tool:<call index>": the block now open
+        self.tool_blocks: dict[int, int] = {}  # tool call index -> its block's index
+        self.refused = False
+
+    def opening(self) -> list[bytes]:
+        message = {
+            "id": message_id(self.request_id),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_json(Usage()),
+        }
+        return [event({"type": "message_start", "message": message}), event({"type": "ping"})]
+
+    def __call__(self, ev: StreamEvent) -> list[bytes]:
+        out: list[bytes] = []
+        if isinstance(ev, StreamDelta):
+            if ev.index != 0:  # one answer only (Anthropic's API has no `n`)
+                return out
+            text = ev.text
+            if ev.refusal:
+                self.refused = True
+                text += ev.refusal
+            if text:
+                if self.open != "text":
+                    self._start(out, "text", {"type": "text", "text": ""})
+                out.append(self._delta({"type": "text_delta", "text": text}))
+            for d in ev.tool_calls:
+                self._tool(out, d.index, d.id, d.name, d.arguments)
+        elif isinstance(ev, StreamEnd):
+            self._stop(out)
+            choice = ev.result.choices[0]
+            reason = "refusal" if self.refused else stop_reason(choice)
+            out.append(
+                event(
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": reason, "stop_sequence": None},
+                        "usage": usage_json(ev.result.usage),
+                    }
+                )
+            )
+            out.append(event({"type": "message_stop"}))
+        return out
+
+    def _tool(self, out: list[bytes], index: int, call_id: str | None, name: str | None, arguments: str) -> None:
+        key = f"tool:{index}"
+        if call_id is not None and index not in self.tool_blocks:
+            block = {"type": "tool_use", "id": call_id, "name": name or "", "input": {}}
+            self._start(out, key, block)
+            self.tool_blocks[index] = self.block
+        if not arguments or index not in self.tool_blocks:
+            return
+        if self.open == key:
+            out.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
+        else:  # a later piece of a call whose block was closed: its own index (the SDK folds by index)
+            delta = {"type": "input_json_delta", "partial_json": arguments}
+            out.append(event({"type": "content_block_delta", "index": self.tool_blocks[index], "delta": delta}))
+
+    def _start(self, out: list[bytes], key: str, block: dict[str, Any]) -> None:
+        self._stop(out)
+        self.block += 1
+        self.open = key
+        out.append(event({"type": "content_block_start", "index": self.block, "content_block": block}))
+
+    def _stop(self, out: list[bytes]) -> None:
+        if self.open is not None:
+            out.append(event({"type": "content_block_stop", "index": self.block}))
+            self.open = None
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return event({"type": "content_block_delta", "index": self.block, "delta": delta})

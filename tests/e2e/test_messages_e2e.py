@@ -1,0 +1,147 @@
+"""POST /v1/messages end to end: the gateway process, real sockets, the official anthropic SDK
+(sync and async, streamed and not, a tool loop) routed to each provider kind behind it, the
+response cache, an overloaded upstream as Anthropic's retryable 529, a stream cut by an error
+event, and bad input answered in Anthropic's shape."""
+
+from __future__ import annotations
+
+import time
+
+import anthropic
+import httpx
+import pytest
+
+from tests.fakes.behaviour import Behaviour
+
+from .gateway_process import CLIENT_KEY
+
+MODELS = ["gpt-4o-mini", "claude-3-5-haiku", "llama3"]
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def _sdk(gateway, cls=anthropic.Anthropic):
+    return cls(base_url=gateway.url, api_key=CLIENT_KEY, max_retries=0)
+
+
+def _record(gateway, request_id: str) -> dict[str, str]:
+    for _ in range(50):  # records are written in batches off the request path
+        rows = [r for r in gateway.records() if r["request_id"] == request_id]
+        if rows:
+            return rows[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no record for {request_id}")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_sync_create_and_stream_from_every_kind(gateway, fake, model):
+    client = _sdk(gateway)
+    raw = client.messages.with_raw_response.create(
+        model=model, max_tokens=50, system="be brief", messages=[{"role": "user", "content": "red green blue"}]
+    )
+    message = raw.parse()
+    assert message.content[0].text == "red green blue" and message.model == model
+    assert message.stop_reason == "end_turn" and message.usage.output_tokens == 3
+    record = _record(gateway, raw.headers["x-request-id"])
+    assert record["status"] == "ok" and record["model"] == model
+    assert record["cost_usd"] == raw.headers["x-aiproxy-cost-usd"]
+
+    with client.messages.stream(
+        model=model, max_tokens=50, messages=[{"role": "user", "content": "one two three four five"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "one two three four five" == final.content[0].text
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 5
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_async_tool_loop_streamed_and_not(gateway, fake, model):
+    client = _sdk(gateway, anthropic.AsyncAnthropic)
+    messages: list[dict] = [{"role": "user", "content": "Paris"}]
+    async with client.messages.stream(model=model, max_tokens=100, messages=messages, tools=[WEATHER]) as stream:
+        first = await stream.get_final_message()
+    assert first.stop_reason == "tool_use"
+    [call] = [b for b in first.content if b.type == "tool_use"]
+    assert call.name == "get_weather" and call.input == {"city": "Paris"}
+    messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]})
+    messages.append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny 21C"}]}
+    )
+    second = await client.messages.create(model=model, max_tokens=100, messages=messages, tools=[WEATHER])
+    assert second.stop_reason == "end_turn" and second.content[0].text == "tools said: sunny 21C"
+    await client.close()
+
+
+def test_temperature_zero_is_served_from_the_cache(gateway, fake):
+    client = _sdk(gateway)
+    ask = {"model": "claude-3-5-haiku", "max_tokens": 20, "extra_body": {"temperature": 0},
+           "messages": [{"role": "user", "content": "cache me please"}]}  # fmt: skip
+    first = client.messages.with_raw_response.create(**ask)
+    second = client.messages.with_raw_response.create(**ask)
+    assert first.headers["x-aiproxy-cache"] == "MISS" and second.headers["x-aiproxy-cache"] == "HIT"
+    assert second.parse().content[0].text == "cache me please"
+    assert second.headers["x-aiproxy-cost-usd"] == "0"
+
+
+def test_an_overloaded_upstream_is_anthropics_529(gateway, fake):
+    fake.script(Behaviour.overloaded(path="/v1/messages", times=-1))
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        _sdk(gateway).messages.create(
+            model="claude-3-5-haiku", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.status_code == 529
+    assert caught.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_a_stream_cut_upstream_ends_with_an_error_event(gateway, fake):
+    fake.script(Behaviour.stream_error("overloaded_error", after_frames=6, path="/v1/messages"))
+    with pytest.raises(anthropic.APIStatusError) as caught:  # the SDK raises on an `error` event
+        with _sdk(gateway).messages.stream(
+            model="claude-3-5-haiku",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "one two three four five six seven eight"}],
+        ) as stream:
+            for _text in stream.text_stream:
+                pass
+    assert caught.value.body["error"]["type"] == "overloaded_error"
+    fake.script(Behaviour.stream_error("overloaded_error", after_frames=6, path="/v1/messages"))
+    body = {"model": "claude-3-5-haiku", "max_tokens": 50, "stream": True,
+            "messages": [{"role": "user", "content": "one two three four five six seven eight"}]}  # fmt: skip
+    resp = _post(gateway, body)
+    assert resp.status_code == 200
+    frames = [f for f in resp.text.split("\n\n") if f]
+    assert frames[0].startswith("event: message_start\n") and frames[1].startswith("event: ping\n")
+    assert frames[-1].startswith("event: error\ndata: ")
+    assert '"type":"overloaded_error"' in frames[-1]
+    assert not any(f.startswith("event: message_stop") for f in frames)
+
+
+def _post(gateway, body: dict, **headers: str) -> httpx.Response:
+    return httpx.post(f"{gateway.url}/v1/messages", json=body, headers={"x-api-key": CLIENT_KEY, **headers})
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "named"),
+    [
+        ({"max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}, {"anthropic-version": "v1"},
+         "anthropic-version"),
+        ({"max_tokens": 5, "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_9", "content": "x"}]}]}, {},
+         "messages[0].content[0].tool_use_id"),
+        ({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+          "messages": [{"role": "user", "content": "hi"}]}, {}, "thinking"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, {}, "max_tokens"),
+    ],
+)  # fmt: skip
+def test_bad_input_in_anthropics_shape(gateway, fake, body, headers, named):
+    resp = _post(gateway, {"model": "claude-3-5-haiku", **body}, **headers)
+    assert resp.status_code == 400
+    data = resp.json()
+    assert data["type"] == "error" and data["error"]["type"] == "invalid_request_error"
+    assert named in data["error"]["message"]
+    assert not [r for r in fake.requests() if r["path"] == "/v1/messages"]  # no upstream was asked
+    assert _record(gateway, resp.headers["x-request-id"])["status"] == "error"

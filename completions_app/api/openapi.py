@@ -68,7 +68,7 @@ def operation_schema(op: Operation, components: Components) -> Schema:
     for status in sorted({*op.answer_statuses, *op.errors}):
         bodies = [op.answer] if status in op.answer_statuses else []
         if status in op.errors:
-            bodies.append(ERROR)
+            bodies.append(op.error or ERROR)
         content = {"application/json": _json(*bodies, components=components)}
         is_answer = status in op.answer_statuses
         if is_answer and op.stream_event is not None:

@@ -23,6 +23,11 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
     if meta is None or not meta.generation.mode.is_positive or not isinstance(case.body, dict):
         return
     body = case.body
+    if case.operation.path.startswith("/v1/messages"):
+        _anthropic(body)
+        if case.operation.path.endswith("/count_tokens") and body.get("model") == "gpt-4o-mini":
+            body["model"] = "claude-3-5-haiku"  # counting is served for anthropic providers only
+        return
     tools = _tools(body)
     choice = body.get("tool_choice")
     if choice is not None and not tools and choice != "none":
@@ -76,3 +81,46 @@ def _messages(messages: list) -> None:
             for part in content:
                 if isinstance(part, dict) and part.get("type") == "image_url":
                     part["image_url"]["url"] = PNG
+
+
+# --- POST /v1/messages (Anthropic's shapes) ---------------------------------------------------
+PNG_DATA = PNG.split(",", 1)[1]
+
+
+def _anthropic(body: dict) -> None:
+    names: list[str] = []
+    for i, tool in enumerate(body.get("tools") or ()):
+        name = _name(tool["name"], f"tool_{i}")
+        tool["name"] = name if name not in names else f"tool_{i}"
+        names.append(tool["name"])
+    choice = body.get("tool_choice")
+    if choice is not None and not names:
+        del body["tool_choice"]
+    elif isinstance(choice, dict) and choice.get("type") == "tool":
+        choice["name"] = names[0]
+    asked: list[str] = []
+    for m in body.get("messages") or ():
+        if isinstance(m.get("content"), list):
+            m["content"] = [_block(b, m.get("role"), asked) for b in m["content"]]
+
+
+def _block(block: dict, role: str | None, asked: list[str]) -> dict:
+    kind = block.get("type")
+    if kind == "tool_use" and role == "assistant":
+        block["name"] = _name(block["name"], "tool_0")
+        asked.append(block["id"])
+        return block
+    if kind == "tool_result" and role == "user" and asked:
+        block["tool_use_id"] = asked[-1]
+        if isinstance(block.get("content"), list):
+            block["content"] = [_image(b) for b in block["content"]]
+        return block
+    if kind == "image" and role == "user":
+        return _image(block)
+    return {"type": "text", "text": "x"}  # a block this turn cannot have: text instead
+
+
+def _image(block: dict) -> dict:
+    if block.get("type") == "image":
+        block["source"] = {"type": "base64", "media_type": "image/png", "data": PNG_DATA}
+    return block

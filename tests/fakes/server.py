@@ -154,10 +154,17 @@ async def _control_stats(request: web.Request) -> web.Response:
     return web.json_response(_state(request).stats)
 
 
+async def _count_tokens(request: web.Request) -> web.Response:
+    """Anthropic's POST /v1/messages/count_tokens: {"input_tokens": n} (n: the words sent, + 1)."""
+    body = await request.json()
+    return web.json_response({"input_tokens": len(json.dumps(body.get("messages", [])).split()) + 1})
+
+
 def build_app(state: FakeState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = state
     app.router.add_post("/v1/messages", _chat_handler(ANTHROPIC))
+    app.router.add_post("/v1/messages/count_tokens", _count_tokens)
     app.router.add_post("/v1/chat/completions", _chat_handler(OPENAI))
     app.router.add_get("/v1/models", _models)
     app.router.add_post("/v1/embeddings", _embed_handler(OPENAI))

@@ -33,7 +33,7 @@ MODEL = "gpt-4o-mini"  # served by the openai-kind provider "oa" in fake_config(
 # The Redis database of the cases that use Redis: the gateway's alone, flushed before each gateway.
 BENCH_REDIS_URL = os.environ.get("AIPROXY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
 # The limited case's key: every kind of limit a miss checks, none ever reached in a run.
-NEVER_REACHED = {"rpm": 10**9, "tpm": 10**12, "budget_usd_day": "1000000.00", "budget_usd_month": "1000000.00"}
+NEVER_REACHED = {"rpm": 10**9, "tpm": 2_000_000_000, "budget_usd_day": "1000000.00", "budget_usd_month": "1000000.00"}
 
 
 def pin(cores: str | None) -> list[str]:

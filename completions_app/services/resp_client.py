@@ -125,6 +125,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.pending: deque[asyncio.Future] = deque()
         self.buf = bytearray()
+        self.out: list[bytes] = []  # commands not written yet (see send)
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -170,8 +171,20 @@ class _Connection(asyncio.Protocol):
     def send(self, payload: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
         fut = loop.create_future()
         self.pending.append(fut)
-        self.transport.write(payload)  # type: ignore[union-attr]
+        if self.out:
+            self.out.append(payload)
+        else:  # written at the end of this loop iteration, with the calls made meanwhile
+            self.out = [payload]
+            loop.call_soon(self._flush)
         return fut
+
+    def _flush(self) -> None:
+        # One send() for every command of the iteration: on loopback the syscall and the TCP
+        # work in the kernel cost more than the rest of a call (16 concurrent admit + settle in
+        # one process: ~0.10 -> ~0.05 ms of CPU each).
+        out, self.out = self.out, []
+        if not self.closed:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[union-attr]
 
 
 class RespClient:

@@ -80,7 +80,7 @@ def encode(args: Sequence[Arg]) -> bytes:
 
 def parse(buf: bytes | bytearray, pos: int) -> tuple[Any, int]:
     """One reply from buf at pos: (value, position after it); raises _Incomplete when buf holds
-    only part of it. Bulk strings come back as str (replies here are text), an error reply as
+    only part of it. Bulk strings come back as str (UTF-8: replies here are text), an error reply as
     a ReplyError value (inside an array it is one element among others)."""
     end = buf.find(b"\r\n", pos)
     if end < 0:
@@ -219,7 +219,7 @@ class RespClient:
         return await self.call("EVAL", script, 0, *args)
 
     async def _wait(self, conn: _Connection, fut: asyncio.Future, loop: asyncio.AbstractEventLoop) -> Any:
-        # A timer per call rather than asyncio.wait_for (which costs a task switch in 3.11).
+        # A timer per call: cheaper than asyncio.wait_for (its own waiter future and callbacks).
         timer = loop.call_later(self.timeout_s, _expire, conn, fut)
         try:
             return await fut

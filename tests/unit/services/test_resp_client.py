@@ -181,6 +181,26 @@ async def test_concurrent_calls_share_one_connection_and_get_their_own_replies()
         await client.aclose()
 
 
+async def test_the_commands_of_one_loop_iteration_leave_in_one_write():
+    async with FakeRedis() as fake:
+        client = RespClient(fake.url(), timeout_s=2)
+        await client.call("HELLO")
+        (conn,) = client._conns.values()  # noqa: SLF001 - the connection whose writes are counted
+        writes: list[bytes] = []
+        real_write = conn.transport.write
+
+        def counted(data: bytes) -> None:
+            writes.append(data)
+            real_write(data)
+
+        conn.transport.write = counted
+        assert await asyncio.gather(*(client.call("ECHO", i) for i in range(5))) == [f"ECHO {i}" for i in range(5)]
+        assert len(writes) == 1 and writes[0].count(b"ECHO") == 5
+        await client.call("ALONE")
+        assert len(writes) == 2
+        await client.aclose()
+
+
 async def test_a_reply_cut_into_single_bytes_is_read_whole():
     async with FakeRedis(lambda cmd: b"*3\r\n:7\r\n$5\r\nhello\r\n$-1\r\n") as fake:
         fake.split = True

@@ -34,6 +34,8 @@ class Case:
     long: bool = False  # uses the long duration (the 500 req/s case)
     workers: int = 1  # `serve --workers N`; with 2 the gateway may use both cores (not pinned)
     tools: bool = False  # offers a tool: the fake answers a tool call (streamed: 20 argument deltas)
+    redis: bool = False  # the gateway runs with REDIS_URL (procs.BENCH_REDIS_URL, flushed at start)
+    limited: bool = False  # the client key has limits (procs.NEVER_REACHED): admit + settle per request
 
     @property
     def open_loop(self) -> bool:
@@ -71,6 +73,17 @@ CASES: tuple[Case, ...] = (
         stream=True,
         tools=True,
     ),
+    # The limiter's cost is the difference of these two, in the same run, both on Redis (the
+    # response cache too; temperature 0.7 misses it, as in c16).
+    Case("unlimited16_redis", "unlimited key, Redis, concurrency 16", latency_ms=0, concurrency=16, redis=True),
+    Case(
+        "limited16",
+        "limited key (rpm, tpm, budget, never reached), Redis, concurrency 16",
+        latency_ms=0,
+        concurrency=16,
+        redis=True,
+        limited=True,
+    ),
     Case("cache64", "cache hits (temperature 0, same body), concurrency 64", latency_ms=0, concurrency=64, cache=True),
     Case("rate500_1500ms", "1.5 s upstream, 500 req/s offered (open loop)", latency_ms=1500, rate=500, long=True),
     # The two load cases again with `serve --workers 2`: what the whole machine serves. The
@@ -94,6 +107,9 @@ TARGET_CPU_MS_STREAM = 6.0  # per 20-chunk stream
 # From issue 13: tool calls.
 TARGET_CPU_MS_TOOLS = 1.0  # per non-streamed tool-call request
 TARGET_CPU_MS_TOOL_STREAM = 2.0  # per streamed tool call of 20 argument deltas
+# From issue 15: a limited key's admit + settle, on Redis.
+TARGET_LIMIT_CPU_MS = 0.15  # limited16 - unlimited16_redis
+TARGET_LIMIT_ROUND_TRIPS = 2.0  # per request: one reserve, one reconcile
 TARGET_ADDED_P50_MS = 3.0  # at concurrency 1
 TARGET_P99_MS_512 = 600.0  # 512 in flight on a 200 ms upstream, zero errors
 TARGET_RSS_MB = 150.0

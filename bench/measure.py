@@ -13,7 +13,16 @@ from tests.fakes.process import FakeUpstreamProcess
 
 from .cases import Case, Plan
 from .loadgen import LoadResult, run_openloop, run_wrk
-from .procs import CLIENT_KEY, GATEWAY_CORES, LOAD_CORES, BenchGateway, cpu_seconds, tree_cpu_seconds, tree_max_hwm_kb
+from .procs import (
+    BENCH_REDIS_URL,
+    CLIENT_KEY,
+    GATEWAY_CORES,
+    LOAD_CORES,
+    BenchGateway,
+    cpu_seconds,
+    tree_cpu_seconds,
+    tree_max_hwm_kb,
+)
 
 CHAT = "/v1/chat/completions"
 ON_TIME_SLACK_MS = 1000.0  # open loop: an answer within upstream latency + 1 s counts as on time
@@ -37,10 +46,16 @@ class Run:
     counted: int = 0  # ai_proxy_requests_total at the end of the run
     records: int = 0  # rows of `manage.py exportcosts` after a graceful stop
     upstream_calls: int = 0  # requests the fake saw during the gateway run
+    limiter_calls: int | None = None  # admits + settles that reached Redis (cases with Redis)
     statuses: dict[str, int] = field(default_factory=dict)
     exit_code: int | None = None
     log_problems: int = 0
     log_samples: list[str] = field(default_factory=list)
+
+    @property
+    def limiter_calls_per_req(self) -> float | None:
+        """Round trips the limiter made per request counted (warm-up included, as both are)."""
+        return None if self.limiter_calls is None or not self.counted else self.limiter_calls / self.counted
 
 
 def _machine_busy_s() -> tuple[float, float]:
@@ -114,7 +129,15 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
     seconds = plan.long_seconds if case.long else plan.seconds
     settle = 0.5 + 2 * case.latency_ms / 1000  # let requests in flight at the end finish
     cores = GATEWAY_CORES if case.workers == 1 else None  # more workers: the whole machine
-    gw = BenchGateway(workdir, fake.url, template=template, cores=cores, workers=case.workers)
+    gw = BenchGateway(
+        workdir,
+        fake.url,
+        template=template,
+        cores=cores,
+        workers=case.workers,
+        redis_url=BENCH_REDIS_URL if case.redis else "",
+        limited=case.limited,
+    )
     gw.prepare().start()
     try:
         fake.reset()
@@ -140,6 +163,7 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
             completed_total=warm.requests + load.requests,
             counted=int(sum(by_status.values())),
             upstream_calls=fake.stats()["requests"],
+            limiter_calls=gw.limiter_calls(),
         )
     finally:
         code = gw.stop()

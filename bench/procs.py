@@ -30,6 +30,10 @@ GATEWAY_CORES = "0"
 LOAD_CORES = "1"  # load generator and fake upstream share the other core
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MODEL = "gpt-4o-mini"  # served by the openai-kind provider "oa" in fake_config()
+# The Redis database of the cases that use Redis: the gateway's alone, flushed before each gateway.
+BENCH_REDIS_URL = os.environ.get("AIPROXY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
+# The limited case's key: every kind of limit a miss checks, none ever reached in a run.
+NEVER_REACHED = {"rpm": 10**9, "tpm": 2_000_000_000, "budget_usd_day": "1000000.00", "budget_usd_month": "1000000.00"}
 
 
 def pin(cores: str | None) -> list[str]:
@@ -129,7 +133,15 @@ class BenchGateway(GatewayProcess):
     `loadconfig` instead of a full `migrate`."""
 
     def __init__(
-        self, workdir: Path, fake_url: str, *, template: Path | None, cores: str | None, workers: int = 1
+        self,
+        workdir: Path,
+        fake_url: str,
+        *,
+        template: Path | None,
+        cores: str | None,
+        workers: int = 1,
+        redis_url: str = "",
+        limited: bool = False,
     ) -> None:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -141,8 +153,13 @@ class BenchGateway(GatewayProcess):
             "CATALOG_TTL_S": "5",
             "LOG_LEVEL": "WARNING",
             "DATABASE_URL": "",  # always SQLite here: one file per case
+            "REDIS_URL": redis_url,
         }
-        super().__init__(workdir, fake_config(fake_url), env=env)
+        config = fake_config(fake_url)
+        if limited:
+            config["clients"][0]["limits"] = dict(NEVER_REACHED)
+        super().__init__(workdir, config, env=env)
+        self.redis_url = redis_url
         self.cores = cores
         self.template = template
         self.workers = workers
@@ -151,6 +168,11 @@ class BenchGateway(GatewayProcess):
         self.env["DATABASE_URL"] = f"sqlite:///{self.workdir / 'gateway.sqlite3'}"
 
     def prepare(self) -> BenchGateway:
+        if self.redis_url:
+            import redis
+
+            with redis.Redis.from_url(self.redis_url) as r:
+                r.flushdb()
         db = self.workdir / "gateway.sqlite3"
         if self.template is not None and self.template.exists():
             shutil.copyfile(self.template, db)
@@ -174,6 +196,19 @@ class BenchGateway(GatewayProcess):
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    def limiter_calls(self) -> int | None:
+        """Admits + settles that reached Redis so far, read from the limiter's own keys (the
+        database is this gateway's alone): each is one EVALSHA, one round trip. Admits are the
+        requests counted in the minute hashes; a settle leaves a lim:done:<id> marker."""
+        if not self.redis_url:
+            return None
+        import redis
+
+        with redis.Redis.from_url(self.redis_url, decode_responses=True) as r:
+            admits = sum(int(r.hget(k, "r") or 0) for k in r.scan_iter("aiproxy:lim:*:m:*", count=1000))
+            settles = sum(1 for _ in r.scan_iter("aiproxy:lim:done:*", count=1000))
+        return admits + settles
 
     def requests_metric(self) -> dict[str, float]:
         """ai_proxy_requests_total summed by status, from the exporter."""

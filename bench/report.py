@@ -13,6 +13,8 @@ from .cases import (
     TARGET_CPU_MS_STREAM,
     TARGET_CPU_MS_TOOL_STREAM,
     TARGET_CPU_MS_TOOLS,
+    TARGET_LIMIT_CPU_MS,
+    TARGET_LIMIT_ROUND_TRIPS,
     TARGET_P99_MS_512,
     TARGET_RSS_MB,
     TARGET_SUCCESS_500,
@@ -126,6 +128,7 @@ def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
     ):
         if (t := by.get(name)) and t.cpu is not None:
             rows.append((f"gateway CPU ≤ {target:g} ms per {what}", fmt(t.cpu, 2), verdict(t.cpu <= target)))
+    rows += _limit_rows(by.get("limited16"), by.get("unlimited16_redis"), verdict)
     if (c1 := by.get("c1")) and c1.added_p50 is not None:
         rows.append(
             (
@@ -169,6 +172,30 @@ def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
             ("nothing lost: records == requests counted, clean exit", "all runs" if ok else "see cases", verdict(ok))
         )
     return rows
+
+
+def _limit_rows(
+    limited: CaseSummary | None, free: CaseSummary | None, verdict: Callable[[bool | None], str]
+) -> list[tuple[str, str, str]]:
+    """Issue 15's speed targets: what a limited key adds, beside an unlimited key, same run."""
+    if limited is None or free is None or limited.cpu is None or free.cpu is None:
+        return []
+    added = limited.cpu - free.cpu
+    trips = med(r.limiter_calls_per_req for r in limited.gateway)
+    free_trips = med(r.limiter_calls_per_req for r in free.gateway)
+    return [
+        (
+            f"limited key adds ≤ {TARGET_LIMIT_CPU_MS:g} ms of gateway CPU (limited16 − unlimited16_redis)",
+            f"{fmt(added, 3)} ms ({fmt(limited.cpu, 3)} − {fmt(free.cpu, 3)})",
+            verdict(added <= TARGET_LIMIT_CPU_MS),
+        ),
+        (
+            f"limited key: ≤ {TARGET_LIMIT_ROUND_TRIPS:g} Redis round trips per request (reserve, reconcile); "
+            "unlimited key: none",
+            f"{fmt(trips, 2)} per request (unlimited: {fmt(free_trips, 2)})",
+            verdict(None if trips is None else trips <= TARGET_LIMIT_ROUND_TRIPS and not free_trips),
+        ),
+    ]
 
 
 def _on_time(runs: list[Run]) -> float | None:
@@ -219,6 +246,12 @@ def _case_table(c: CaseSummary) -> list[str]:
     recs = "; ".join(f"{r.records}/{r.counted}/{r.sent_total}/{r.completed_total}" for r in g)
     row("records / counted by gateway / sent / answered", "", recs + (" ✓" if c.records_ok else " ✗"))
     row("upstream calls seen by the fake (gateway run)", "", "; ".join(str(r.upstream_calls) for r in g))
+    if CASES_BY_NAME[c.name].redis:
+        row(
+            "limiter round trips to Redis per request (admits + settles, one EVALSHA each)",
+            "",
+            spread(g, lambda r: r.limiter_calls_per_req, 2),
+        )
     row("record statuses", "", "; ".join(", ".join(f"{k} {v}" for k, v in sorted(r.statuses.items())) for r in g))
     row(
         "load generator CPU % of a core",

@@ -17,8 +17,12 @@ on one Redis (or Sentinel); Redis Cluster would need every key passed in KEYS an
 owners' keys in one hash slot. Numbers reach Redis's integer commands as the caller's
 strings: Lua would print a large number as 1e+15, which INCRBY refuses.
 
-Redis errors and timeouts surface as shared_state.StateUnavailable (RedisState marks Redis
-down for a moment); limits.FallbackLimiter then answers from this process.
+The two calls go through resp_client.RespClient (one pipelined connection per event loop:
+a fraction of redis-py's CPU per call), rediss:// (TLS) through the RedisState's redis-py
+client. Redis errors and timeouts surface as shared_state.StateUnavailable and mark Redis
+down for redis_state.DOWN_FOR_S on the RedisState, as its own calls do (so an outage costs
+one timeout, not one per request, and the cache and breakers skip Redis meanwhile too);
+limits.FallbackLimiter then answers from this process.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ from .limits import (
     reservation_ttl_s,
     usd,
 )
-from .redis_state import PREFIX, RedisState
+from .redis_state import DOWN_FOR_S, PREFIX, RedisState
+from .resp_client import ReplyError, RespClient, lean_url
+from .shared_state import StateUnavailable
 
 # Fields are packed "a|b|c" in one argument per request and per owner: redis-py spends a few
 # microseconds of gateway CPU on every argument it encodes; Redis splits them for less.
@@ -208,11 +214,27 @@ def _owner_arg(owner: Owner) -> str:
 
 class RedisLimiter:
     def __init__(self, state: RedisState, *, clock: Clock = time.time) -> None:
-        self.state = state  # its connection pool, timeouts and down-marking
+        self.state = state  # its URL, timeout, down-marking and round-trip count
         self.clock = clock
         self.ttl_ms = int(reservation_ttl_s() * 1000)  # read once: settings do not change while serving
+        self.client = RespClient(state.url, timeout_s=state.timeout_s) if lean_url(state.url) else None
 
     async def _run(self, script: _Script, args: Sequence[str]) -> list:
+        if self.client is None:
+            return await self._run_redis_py(script, args)
+        state = self.state
+        if time.monotonic() < state.down_until:
+            raise StateUnavailable
+        state.round_trips += 1
+        try:
+            return await self.client.evalsha(_SHAS[script], script.text, args)
+        except (StateUnavailable, ReplyError) as exc:
+            state.down_until = time.monotonic() + DOWN_FOR_S
+            if isinstance(exc, StateUnavailable):
+                raise
+            raise StateUnavailable(f"redis: {exc}") from exc
+
+    async def _run_redis_py(self, script: _Script, args: Sequence[str]) -> list:
         sha = _SHAS[script]
 
         async def call(r: aredis.Redis) -> list:
@@ -274,7 +296,9 @@ class RedisLimiter:
         )
 
     async def aclose(self) -> None:
-        """Nothing of its own: the connections are the RedisState's (the gateway state closes it)."""
+        """Its own connection (the redis-py ones are the RedisState's: the gateway state closes it)."""
+        if self.client is not None:
+            await self.client.aclose()
 
 
 def _keep_ms(current: bool, keep_s: int) -> int:

@@ -174,6 +174,9 @@ DEFAULT_MAX_TOKENS = env.int("DEFAULT_MAX_TOKENS", default=4096)
 # Budgets and rate limits (completions_app/services/limits*.py): how long a reservation of a
 # request in flight is held when its process never settles it (it died).
 LIMIT_RESERVATION_TTL_S = env.int("LIMIT_RESERVATION_TTL_S", default=600)
+# How long the limiter waits for Redis before counting in this process alone (longer than
+# REDIS_TIMEOUT_S: counting apart costs exactness, a cache miss costs nothing).
+LIMIT_REDIS_TIMEOUT_S = env.float("LIMIT_REDIS_TIMEOUT_S", default=1.0)
 # The HTTP front door (aiproxy/http_guard.py, aiproxy/acceptor.py): request line + headers
 # per request, seconds to receive the headers / the body, idle seconds between requests on a
 # kept-alive connection, and open HTTP connections per process (past it new ones are closed).

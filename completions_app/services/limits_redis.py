@@ -37,6 +37,7 @@ from functools import lru_cache
 
 import redis
 import redis.asyncio as aredis
+from django.conf import settings
 
 from .limit_types import Admission, Ask, Owner, OwnerUsage, Spend
 from .limits import (
@@ -217,19 +218,25 @@ class RedisLimiter:
         self.state = state  # its URL, timeout, down-marking and round-trip count
         self.clock = clock
         self.ttl_ms = int(reservation_ttl_s() * 1000)  # read once: settings do not change while serving
-        self.client = RespClient(state.url, timeout_s=state.timeout_s) if lean_url(state.url) else None
+        # Limits wait longer than the cache does (LIMIT_REDIS_TIMEOUT_S), and are not switched to
+        # per-process counting by another piece's timeout: a cache miss costs nothing, counting
+        # apart costs exactness (a busy event loop once passed for an outage at 0.25 s).
+        self.timeout_s = max(state.timeout_s, float(getattr(settings, "LIMIT_REDIS_TIMEOUT_S", 1.0)))
+        self.down_until = 0.0
+        self.client = RespClient(state.url, timeout_s=self.timeout_s) if lean_url(state.url) else None
 
     async def _run(self, script: _Script, args: Sequence[str]) -> list:
         if self.client is None:
             return await self._run_redis_py(script, args)
         state = self.state
-        if time.monotonic() < state.down_until:
+        if time.monotonic() < self.down_until:
             raise StateUnavailable
         state.round_trips += 1
         try:
             return await self.client.evalsha(_SHAS[script], script.text, args)
         except (StateUnavailable, ReplyError) as exc:
-            state.down_until = time.monotonic() + DOWN_FOR_S
+            # Down for the limiter, and for the state's other users too: Redis failed us.
+            self.down_until = state.down_until = time.monotonic() + DOWN_FOR_S
             if isinstance(exc, StateUnavailable):
                 raise
             raise StateUnavailable(f"redis: {exc}") from exc

@@ -54,7 +54,7 @@ def _machine_busy_s() -> tuple[float, float]:
 def _load(case: Case, url: str, seconds: float, workdir: Path, *, concurrency: int | None = None) -> LoadResult:
     if case.open_loop and concurrency is None:
         return run_openloop(
-            url + CHAT,
+            url + case.path,
             case.body(),
             key=CLIENT_KEY,
             rate=case.rate,
@@ -65,7 +65,13 @@ def _load(case: Case, url: str, seconds: float, workdir: Path, *, concurrency: i
         )
     conns = concurrency or case.concurrency
     return run_wrk(
-        url + CHAT, case.body(), key=CLIENT_KEY, connections=conns, seconds=seconds, workdir=workdir, cores=LOAD_CORES
+        url + case.path,
+        case.body(),
+        key=CLIENT_KEY,
+        connections=conns,
+        seconds=seconds,
+        workdir=workdir,
+        cores=LOAD_CORES,
     )
 
 
@@ -115,6 +121,7 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
     settle = 0.5 + 2 * case.latency_ms / 1000  # let requests in flight at the end finish
     cores = GATEWAY_CORES if case.workers == 1 else None  # more workers: the whole machine
     gw = BenchGateway(workdir, fake.url, template=template, cores=cores, workers=case.workers)
+    gw.config["models"] += case.extra_models  # e.g. embed16's embedding model
     gw.prepare().start()
     try:
         fake.reset()

@@ -1,0 +1,71 @@
+"""POST /v1/embeddings, in OpenAI's shapes: the openai SDK's `embeddings.create` works by
+changing base_url, whatever kind of provider serves the model.
+
+The body is checked against declarations.EMBEDDINGS (embedding_shapes.py), made the
+service's EmbeddingInput, and the EmbeddingResult rendered as OpenAI's list of embeddings.
+Vectors are passed on as the service gives them (floats, or base64 text): nothing is
+converted here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from completions_app.services.cost import cost_format
+from completions_app.services.embedding import embedding_create
+from completions_app.services.types import CallContext, EmbeddingInput, EmbeddingResult
+
+from .common import ApiRequest, wants_cache
+from .embedding_shapes import EMBEDDING_REQUEST
+from .parsing import parse_body
+from .refusals import authenticated, refusal_recorded
+from .replies import JsonReply, Reply
+
+INTERFACE = "openai"
+
+
+def embedding_input(body: dict[str, Any], *, cache_allowed: bool) -> EmbeddingInput:
+    """The service's input from a body checked against EMBEDDING_REQUEST."""
+    given = body["input"]
+    return EmbeddingInput(
+        model=body["model"],
+        inputs=(given,) if type(given) is str else tuple(given),
+        dimensions=body.get("dimensions"),
+        encoding_format=body.get("encoding_format"),
+        user=body.get("user"),
+        cache=cache_allowed and body["cache"],
+    )
+
+
+def embedding_json(result: EmbeddingResult) -> dict[str, Any]:
+    """OpenAI's answer: one {"object": "embedding"} per input, in input order."""
+    tokens = result.usage.input_tokens
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(result.vectors)],
+        "model": result.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def embedding_headers(result: EmbeddingResult) -> dict[str, str]:
+    """What a completion's answer carries (common.result_headers), for an embeddings result."""
+    headers = {
+        "x-request-id": result.request_id,
+        "x-aiproxy-provider": result.provider,
+        "x-aiproxy-cache": "HIT" if result.cached else "MISS",
+        "x-aiproxy-cost-usd": cost_format(result.cost_usd),
+    }
+    if result.limit_headers:  # a limited key: x-ratelimit-* on every answer
+        headers.update(result.limit_headers)
+    return headers
+
+
+async def embeddings_create(request: ApiRequest) -> Reply:
+    """POST /v1/embeddings. A request refused while parsing leaves a record, as completions do."""
+    client = await authenticated(request, INTERFACE)
+    ctx = CallContext(request_id=request.aiproxy_request_id, client=client, interface=INTERFACE)  # type: ignore[attr-defined]
+    with refusal_recorded(request, ctx):
+        inp = embedding_input(parse_body(request, EMBEDDING_REQUEST), cache_allowed=wants_cache(request))
+    result = await embedding_create(inp, ctx)
+    return JsonReply(embedding_json(result), headers=embedding_headers(result))

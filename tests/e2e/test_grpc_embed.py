@@ -138,7 +138,7 @@ async def test_an_anthropic_embedding_model_and_a_chat_model_are_invalid_argumen
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "anthropic" in (error.details() or "").lower()
     error = await rpc_error(gw.stub.Embed(pb.EmbedRequest(model=gw.rows.model, inputs=["x"]), metadata=gw.auth))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "embedding" in (error.details() or "").lower()
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "chat model" in (error.details() or "")
     assert gw.fake.requests == []
     record = await record_of("grpc-embed-an")
     assert (record.status, record.cost_usd) == ("error", Decimal(0))

@@ -123,10 +123,27 @@ class ModelFallbackInline(admin.TabularInline):
     fields = ["position", "fallback"]
 
 
+class ModelForm(forms.ModelForm):
+    """`mode` left out of a posted form is chat, its default (as in the YAML config)."""
+
+    class Meta:
+        model = Model
+        fields = "__all__"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mode"].required = False
+
+    def clean_mode(self) -> str:
+        return self.cleaned_data.get("mode") or Model.Mode.CHAT
+
+
 @admin.register(Model)
 class ModelAdmin(admin.ModelAdmin):
+    form = ModelForm
     list_display = [
         "name",
+        "mode",
         "provider",
         "upstream_model",
         "input_per_mtok",
@@ -134,6 +151,6 @@ class ModelAdmin(admin.ModelAdmin):
         "cache_shared",
         "enabled",
     ]
-    list_filter = ["provider", "enabled", "cache_shared", "json_schema_via_tool"]
+    list_filter = ["mode", "provider", "enabled", "cache_shared", "json_schema_via_tool"]
     search_fields = ["name", "upstream_model"]
     inlines = [ModelFallbackInline]

@@ -87,7 +87,20 @@ class ProviderKey(models.Model):
 
 
 class Model(models.Model):
+    class Mode(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMBEDDING = "embedding", "Embedding"
+
     name = models.CharField(max_length=200, unique=True, help_text="The name clients ask for.")
+    mode = models.CharField(
+        max_length=16,
+        choices=Mode.choices,
+        default=Mode.CHAT,
+        help_text=(
+            "What the model does: chat (the chat routes) or embedding (/v1/embeddings, priced per input token). "
+            "A route asked for a model of the other mode answers 400."
+        ),
+    )
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
     upstream_model = models.CharField(max_length=200)
     input_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M input tokens.")

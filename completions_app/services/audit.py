@@ -17,7 +17,7 @@ from .cost import Prices
 from .limit_types import Admission, Limiter
 from .record_text import row_storable
 from .recorder import RecordRow, record_submit
-from .types import Attempt, CallContext, CompletionInput
+from .types import Attempt, CallContext, CompletionInput, EmbeddingInput
 
 ZERO = Decimal(0)
 UNKNOWN_MODEL = "unknown"  # the metrics' model label for a model the catalog does not serve
@@ -37,7 +37,7 @@ class Outcome:
     """Everything the record needs; filled in as the request goes."""
 
     ctx: CallContext
-    inp: CompletionInput
+    inp: CompletionInput | EmbeddingInput  # the record reads its `model` and `user`
     stream: bool
     started_at: object = field(default_factory=timezone.now)
     served_model: str = ""

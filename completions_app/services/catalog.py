@@ -54,6 +54,7 @@ class ModelEntry:
     max_output_tokens: int | None
     cache_shared: bool = False  # the response cache is shared across client keys
     json_schema_via_tool: bool = False  # anthropic: json_schema sent as a forced tool (Model.json_schema_via_tool)
+    mode: str = "chat"  # Model.Mode: "chat" | "embedding" (which routes may ask for it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ def catalog_load() -> Catalog:
             max_output_tokens=m.max_output_tokens,
             cache_shared=m.cache_shared,
             json_schema_via_tool=m.json_schema_via_tool,
+            mode=m.mode,
         )
     return Catalog(models=models, providers=providers, loaded_at=time.monotonic())
 

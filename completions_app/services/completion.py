@@ -6,43 +6,48 @@ record and metrics all happen here, in that order, for streams and non-streams a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import replace
-from decimal import Decimal
 
 from completions_app import metrics
 from providers_app.adapters.base import ProviderAdapter
 from providers_app.adapters.registry import ADAPTERS
 from providers_app.adapters.types import ROLES, ChatRequest, Choice, Completion, StreamChunk, Usage
-from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
+from providers_app.errors import GatewayError, InvalidRequest
 
 from ..models import CompletionRecord
 from .answer import AnswerBuilder, Piece, choices_of, delta_of, pieces_of
 from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish
+from .call_steps import (
+    CHAT,
+    cache_lookup,
+    call_end,
+    call_settled_end,
+    call_start,
+    error_apply,
+    hit_apply,
+    model_resolve,
+    shielded,
+    upstream_durations,
+)
 from .catalog import Catalog, ModelEntry, catalog_get
 from .chat_checks import check_rich
 from .cost import cost_compute
 from .gateway_state import GatewayState, gateway_state
-from .limit_gate import HIT, admit, ask_for, settle
+from .limit_gate import HIT, admit, ask_for
 from .response_cache import CachedAnswer, cache_key, cacheable
 from .router import route
-from .singleflight import LeaderGone
 from .types import CallContext, CompletionInput, CompletionResult, StreamDelta, StreamEnd, StreamEvent, StreamStart
 
 log = logging.getLogger(__name__)
 # Cached labelled children (metrics.Children): `.labels()` per request costs ~3 µs.
-_cache_results = metrics.Children(metrics.cache_hits_total)  # result
-_upstream_durations = metrics.Children(metrics.upstream_duration_seconds)  # provider
 _ttfts = metrics.Children(metrics.ttft_seconds)  # provider
 _unauthenticated = metrics.Children(metrics.unauthenticated_total)  # interface
 
 MAX_TOKENS_LIMIT = 1_000_000
-# How long an abandoned non-stream call may take to finish reading an answer that is arriving.
-ANSWER_GRACE_S = 0.25
 Status = CompletionRecord.Status
 
 
@@ -66,13 +71,8 @@ def _validate(inp: CompletionInput) -> None:
 
 
 def _resolve(catalog: Catalog, inp: CompletionInput, ctx: CallContext) -> ModelEntry:
-    model = catalog.models.get(inp.model)
-    if model is None:
-        raise ModelNotFound(f"Unknown model {inp.model[:200]!r}.", field="model")
-    allowed = ctx.client.allowed_models
-    if allowed is not None and inp.model not in allowed:
-        raise PermissionDenied(f"This client key may not use model {inp.model!r}.", field="model")
-    return model
+    """The model, if the key may use it; an embedding model is a 400 naming /v1/embeddings."""
+    return model_resolve(catalog, inp.model, ctx, mode=CHAT)
 
 
 def _chat_request(model: ModelEntry, inp: CompletionInput) -> ChatRequest:
@@ -135,27 +135,8 @@ def _result(
 
 
 def _apply_hit(o: Outcome, hit: CachedAnswer) -> None:
-    o.status, o.cached = Status.CACHE_HIT, True
-    o.served_model, o.provider, o.finish_reason = hit.served_model, hit.provider, hit.finish_reason
-    o.cost_saved = Decimal(hit.cost_usd)
-    _cache_results.get("hit").inc()
-
-
-def _apply_error(o: Outcome, exc: BaseException) -> None:
-    o.status = Status.ERROR
-    if isinstance(exc, GatewayError):
-        o.error_type, o.http_status = exc.code, exc.http_status
-        o.provider = o.provider or exc.provider
-        if o.admission is not None and exc.limit_headers is None:
-            exc.limit_headers = o.admission.headers
-    elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
-        o.error_type, o.http_status = "client_disconnected", 499
-        # Cancelled while a provider was being asked (a gRPC deadline, a client gone): name it.
-        if o.attempts:
-            o.provider = o.provider or o.attempts[-1].provider
-            o.provider_key = o.provider_key or o.attempts[-1].key
-    else:
-        o.error_type, o.http_status = "internal_error", 500
+    hit_apply(o, served_model=hit.served_model, provider=hit.provider, cost_usd=hit.cost_usd)
+    o.finish_reason = hit.finish_reason
 
 
 def _apply_usage(
@@ -179,48 +160,9 @@ def _apply_usage(
     o.cost = cost_compute(usage=usage, prices=model.prices)
 
 
-async def _await_flight(state: GatewayState, key: str) -> CachedAnswer | None:
-    """The answer of an identical request already in flight, if there is one."""
-    flight = state.flights.follower_of(key)
-    if flight is None:
-        return None
-    try:
-        return await asyncio.shield(flight.future)
-    except LeaderGone:
-        return None
-
-
 async def _lookup(state: GatewayState, o: Outcome, key: str | None) -> CachedAnswer | None:
-    """A cached answer, or the answer of an identical request in flight.
-
-    The flight check comes last and nothing awaits between it and the caller
-    taking the lead, so two identical requests cannot both lead."""
-    if key is None:
-        _cache_results.get("bypass").inc()
-        return None
-    hit = await state.cache.get(key) or await _await_flight(state, key)
-    if hit is None:
-        _cache_results.get("miss").inc()
-    return hit
-
-
-def _start(inp: CompletionInput, ctx: CallContext, *, stream: bool) -> tuple[Outcome, float]:
-    metrics.in_flight.inc()
-    return Outcome(ctx=ctx, inp=inp, stream=stream), time.perf_counter()
-
-
-def _end(o: Outcome, t0: float) -> None:
-    metrics.in_flight.dec()
-    o.latency_ms = (time.perf_counter() - t0) * 1000
-    outcome_finish(o)
-
-
-async def _settled_end(o: Outcome, t0: float) -> None:
-    """The end of a call that reserved under its key's limits: settle it, then _end."""
-    try:
-        await settle(o)
-    finally:
-        _end(o, t0)
+    """A cached answer, or the answer of an identical request in flight (call_steps.cache_lookup)."""
+    return await cache_lookup(state, key, state.cache.get)
 
 
 # --- refused before the service was called ---------------------------------------------------
@@ -228,7 +170,7 @@ def completion_refused(model: str, ctx: CallContext, error: BaseException) -> No
     """The record of an authenticated request its interface refused while parsing (400, 413,
     415...): every authenticated request leaves one. `model` is the name as given, or ""."""
     o = Outcome(ctx=ctx, inp=CompletionInput(model=model, messages=()), stream=False)
-    _apply_error(o, error)
+    error_apply(o, error)
     outcome_finish(o)
 
 
@@ -240,7 +182,7 @@ def completion_unauthenticated(interface: str) -> None:
 
 # --- non-streaming -----------------------------------------------------------------------------
 async def completion_create(inp: CompletionInput, ctx: CallContext) -> CompletionResult:
-    o, t0 = _start(inp, ctx, stream=False)
+    o, t0 = call_start(inp, ctx, stream=False)
     try:
         _validate(inp)
         catalog = await catalog_get()
@@ -270,30 +212,22 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
         headers = o.admission.headers if o.admission is not None else None
         return _result(o, choices=completion.choices, response_id=completion.response_id, limit_headers=headers)
     except BaseException as exc:
-        _apply_error(o, exc)
+        error_apply(o, exc)
         raise
     finally:
         if o.admission is None:
-            _end(o, t0)
+            call_end(o, t0)
         else:
-            await _settled_end(o, t0)
+            await call_settled_end(o, t0)
 
 
 async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     started = time.perf_counter()
 
     async def run(m: ModelEntry, adapter: ProviderAdapter) -> Completion:
-        # In a task of its own so that a client leaving does not lose an answer that has
-        # arrived: the provider bills it, so the record carries its usage (_abandoned).
-        call = asyncio.ensure_future(adapter.complete(_chat_request(m, o.inp)))
-        try:
-            return await asyncio.shield(call)
-        except asyncio.CancelledError:
-            await _abandoned(o, m, call)
-            raise
-        finally:
-            if not call.done():
-                call.cancel()  # the client is gone: so is the upstream request
+        # Shielded so that a client leaving does not lose an answer that has arrived: the
+        # provider bills it, so the record carries its usage (_abandoned).
+        return await shielded(adapter.complete(_chat_request(m, o.inp)), lambda answer: _abandoned(o, m, answer))
 
     try:
         routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal(o.inp))
@@ -304,19 +238,16 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     o.served_model, o.provider = m.name, m.provider.name
     o.provider_key = routed.key.label if routed.key else ""
     o.finish_reason = routed.value.finish_reason
-    _upstream_durations.get(o.provider).observe(time.perf_counter() - started)
+    upstream_durations.get(o.provider).observe(time.perf_counter() - started)
     _apply_usage(o, m, routed.value.usage, _delivered(routed.value.choices))
     return routed.value
 
 
-async def _abandoned(o: Outcome, m: ModelEntry, call: asyncio.Future[Completion]) -> None:
-    """The caller was cancelled (client gone, gRPC deadline) while `call` was in flight. An
-    answer already arriving gets ANSWER_GRACE_S to be read, and its usage goes on the record."""
-    await asyncio.wait((call,), timeout=ANSWER_GRACE_S)
-    if call.done() and not call.cancelled() and call.exception() is None:
-        answer = call.result()
-        o.served_model, o.provider, o.finish_reason = m.name, m.provider.name, answer.finish_reason
-        _apply_usage(o, m, answer.usage, _delivered(answer.choices))
+def _abandoned(o: Outcome, m: ModelEntry, answer: Completion) -> None:
+    """The caller was cancelled (client gone, gRPC deadline) as `answer` arrived (within
+    call_steps.ANSWER_GRACE_S): its usage goes on the record."""
+    o.served_model, o.provider, o.finish_reason = m.name, m.provider.name, answer.finish_reason
+    _apply_usage(o, m, answer.usage, _delivered(answer.choices))
 
 
 def _delivered(choices: list[Choice]) -> str:
@@ -354,7 +285,7 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
     """Deltas, then one StreamEnd. Errors before the first delta and mid-stream
     are raised as GatewayError; the record is written however the stream ends,
     including when the consumer stops iterating (client disconnect)."""
-    o, t0 = _start(inp, ctx, stream=True)
+    o, t0 = call_start(inp, ctx, stream=True)
     try:
         _validate(inp)
         catalog = await catalog_get()
@@ -392,13 +323,13 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
                 async for event in events:
                     yield event
     except BaseException as exc:
-        _apply_error(o, exc)
+        error_apply(o, exc)
         raise
     finally:
         if o.admission is None:
-            _end(o, t0)
+            call_end(o, t0)
         else:
-            await _settled_end(o, t0)
+            await call_settled_end(o, t0)
 
 
 async def _stream_upstream(
@@ -452,7 +383,7 @@ async def _stream_upstream(
         raise
     finally:
         o.upstream_s = time.perf_counter() - started
-        _upstream_durations.get(o.provider).observe(o.upstream_s)
+        upstream_durations.get(o.provider).observe(o.upstream_s)
         # What was delivered is what is billed: the provider's usage when it sent one,
         # else the counts it did send and an estimate for the rest (flagged on the record).
         _apply_usage(o, m, usage, builder.all_text(), counted)

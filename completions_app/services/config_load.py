@@ -26,6 +26,7 @@ from .limit_types import LIMIT_NAMES
 
 ENV_PREFIX = "os.environ/"
 KINDS = {k.value for k in Provider.Kind}
+MODES = {m.value for m in Model.Mode}
 
 
 class ConfigError(ValueError):
@@ -223,6 +224,7 @@ def _validate(data: Any) -> dict:
                 "max_output_tokens",
                 "cache_shared",
                 "json_schema_via_tool",
+                "mode",
                 "fallbacks",
                 "enabled",
             },
@@ -247,6 +249,9 @@ def _validate(data: Any) -> dict:
         for opt in ("context_window", "max_output_tokens"):
             if m.get(opt) is not None and (not isinstance(m[opt], int) or m[opt] < 1):
                 raise ConfigError(f"{where}.{opt}: must be a positive whole number")
+        mode = m.get("mode", Model.Mode.CHAT)
+        if mode not in MODES:
+            raise ConfigError(f"{where}.mode: must be one of {', '.join(sorted(MODES))}, not {mode!r}")
         out["models"].append(
             {
                 "name": name,
@@ -264,14 +269,22 @@ def _validate(data: Any) -> dict:
                 "max_output_tokens": m.get("max_output_tokens"),
                 "cache_shared": _flag(m, "cache_shared", where, default=False),
                 "json_schema_via_tool": _flag(m, "json_schema_via_tool", where, default=False),
+                "mode": mode,
                 "enabled": bool(m.get("enabled", True)),
                 "fallbacks": fallbacks,
             }
         )
+    modes = {m["name"]: m["mode"] for m in out["models"]}
     for m in out["models"]:
         for f in m["fallbacks"]:
             if f not in model_names and not Model.objects.filter(name=f).exists():
                 raise ConfigError(f"model {m['name']!r}.fallbacks: unknown model {f!r}")
+            # A fallback answers the same route: a chat model cannot stand in for an embedding one.
+            fmode = modes.get(f) or Model.objects.filter(name=f).values_list("mode", flat=True).first()
+            if fmode != m["mode"]:
+                raise ConfigError(
+                    f"model {m['name']!r}.fallbacks: {f!r} is a {fmode} model, not a {m['mode']} one like {m['name']!r}"
+                )
 
     out["teams"] = _validate_teams(data.get("teams") or [])
     team_names = {t["name"] for t in out["teams"]}

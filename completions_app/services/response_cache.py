@@ -21,7 +21,7 @@ from providers_app.adapters.types import Message, Usage
 
 from .answer import Piece
 from .shared_state import SharedState, StateUnavailable
-from .types import CompletionInput
+from .types import CompletionInput, EmbeddingInput
 
 KEY_VERSION = 2  # 2: scoped per client key; entries of version 1 were shared by all
 LOCAL_MAX_ENTRIES = 10_000
@@ -59,6 +59,52 @@ def _message(m: Message) -> list[Any]:
     return [m.role, m.content, asdict(m)]
 
 
+def embedding_cache_key(inp: EmbeddingInput, *, client_id: int, shared: bool = False) -> str:
+    """As cache_key, for embeddings (deterministic: every request is cacheable unless the
+    client says no): the model, the inputs, dimensions and encoding, and the client key
+    unless the model's cache is shared. Its own "kind", so it never equals a chat key."""
+    canonical = {
+        "v": KEY_VERSION,
+        "kind": "embeddings",
+        "client": None if shared else client_id,
+        "model": inp.model,
+        "inputs": list(inp.inputs),
+        "dimensions": inp.dimensions,
+        "encoding_format": inp.encoding_format or "float",
+    }
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class CachedEmbeddings:
+    """Embeddings as cached: the vectors (in the client's encoding) and the original call."""
+
+    vectors: list[list[float] | str]
+    usage: Usage
+    served_model: str
+    provider: str
+    cost_usd: str  # what the original call cost: the saving of every hit
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "vectors": self.vectors,
+                "usage": asdict(self.usage),
+                "served_model": self.served_model,
+                "provider": self.provider,
+                "cost_usd": self.cost_usd,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> CachedEmbeddings:
+        data = json.loads(raw)
+        data["usage"] = Usage(**data["usage"])
+        return cls(**data)
+
+
 @dataclass(slots=True)
 class CachedAnswer:
     text: str  # choice 0's
@@ -94,5 +140,19 @@ class ResponseCache:
     async def set(self, key: str, answer: CachedAnswer) -> None:
         try:
             await self._store.set(f"resp:{key}", answer.dumps(), ttl_s=settings.CACHE_TTL)
+        except StateUnavailable:
+            pass
+
+    # Embeddings: the same store and TTL, under their own prefix.
+    async def get_embeddings(self, key: str) -> CachedEmbeddings | None:
+        try:
+            raw = await self._store.get(f"emb:{key}")
+        except StateUnavailable:
+            return None
+        return CachedEmbeddings.loads(raw) if raw else None
+
+    async def set_embeddings(self, key: str, answer: CachedEmbeddings) -> None:
+        try:
+            await self._store.set(f"emb:{key}", answer.dumps(), ttl_s=settings.CACHE_TTL)
         except StateUnavailable:
             pass

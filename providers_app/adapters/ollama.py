@@ -1,4 +1,5 @@
-"""Ollama adapter: POST {base_url}/api/chat (NDJSON when streamed), GET /api/tags.
+"""Ollama adapter: POST {base_url}/api/chat (NDJSON when streamed), GET /api/tags, and
+POST /api/embed for embeddings (translation in ollama_embed.py).
 
 On the wire as the `ollama` SDK sends it (tests/unit/adapters/test_contract.py and
 test_contract_ollama_tools.py); the request's translation, and what Ollama cannot be asked,
@@ -32,8 +33,19 @@ from .base import ProviderAdapter
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
 from .ndjson import aiter_lines
+from .ollama_embed import EMBED_PATH, embed_params, embeddings_from
 from .ollama_request import refusal_of, request_params
-from .types import ChatRequest, Choice, Completion, StreamChunk, ToolCall, ToolCallDelta, Usage
+from .types import (
+    ChatRequest,
+    Choice,
+    Completion,
+    EmbeddingRequest,
+    Embeddings,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 PROVIDER = "ollama"
 DEFAULT_BASE_URL = "http://localhost:11434"
@@ -202,6 +214,13 @@ class OllamaAdapter(ProviderAdapter):
         except Exception as exc:
             raise self._error(exc) from None
         yield final
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        try:
+            response = await self._send("POST", EMBED_PATH, embed_params(request))
+            return embeddings_from(part_of(response.content), request)
+        except Exception as exc:
+            raise self._error(exc) from None
 
     async def list_models(self) -> list[str]:
         try:

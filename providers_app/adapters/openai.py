@@ -6,7 +6,8 @@ streams. The default base URL is OpenAI's own; unlike the SDK, OPENAI_BASE_URL /
 OPENAI_API_KEY in the environment are ignored: only what an admin configured is used.
 
 Translation lives in openai_request.py (ChatRequest -> body) and openai_answer.py (body and
-stream chunks -> Completion / StreamChunk, usage normalization). Streams send
+stream chunks -> Completion / StreamChunk, usage normalization); embeddings (POST
+{base_url}/embeddings) in openai_embed.py. Streams send
 `stream_options={"include_usage": true}` so the last chunk carries usage.
 
 Refusals (ProviderAdapter.refusal): none. The gateway's request model is the Chat
@@ -32,9 +33,10 @@ from urllib.parse import urlsplit
 from .base import ProviderAdapter
 from .errors import StatusError
 from .openai_answer import StreamState, completion_from, usage_from
+from .openai_embed import EMBEDDINGS_PATH, embed_params, embeddings_from
 from .openai_request import request_params
 from .sse_decode import aiter_events, drain
-from .types import ChatRequest, Completion, StreamChunk
+from .types import ChatRequest, Completion, EmbeddingRequest, Embeddings, StreamChunk
 
 __all__ = ["OpenAIAdapter", "StreamState", "completion_from", "max_tokens_field_for", "request_params", "usage_from"]
 
@@ -108,6 +110,13 @@ class OpenAIAdapter(ProviderAdapter):
         except Exception as exc:
             raise self._error(exc) from None
         yield final
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        try:
+            response = await self._send("POST", EMBEDDINGS_PATH, embed_params(request))
+            return embeddings_from(response.json(), request)
+        except Exception as exc:
+            raise self._error(exc) from None
 
     async def list_models(self) -> list[str]:
         try:

@@ -1,4 +1,5 @@
-"""Ollama wire format (POST /api/chat, GET /api/tags): NDJSON streams, `{"error": "..."}` errors.
+"""Ollama wire format (POST /api/chat, GET /api/tags, POST /api/embed): NDJSON streams,
+`{"error": "..."}` errors.
 
 Ollama streams by default; the `ollama` SDK always sends `"stream"` explicitly. Tools come as
 `tools: [{"type": "function", "function": {name, description, parameters}}]` (Ollama has no
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .embedding import BadEmbedInput, inputs_of, tokens_of, vector_for
 from .wire import Answer, Prompt, ProviderWire, content_text
 
 DONE_REASONS = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_calls": "stop"}
@@ -156,6 +158,21 @@ class OllamaWire(ProviderWire):
 
     def malformed_frame(self) -> bytes:
         return b'{"model": "broken", "message": {\n'
+
+    def embeddings_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/embed: `embeddings` (one float list per input, `dimensions` long, else 8)
+        and `prompt_eval_count`. Raises BadEmbedInput for what Ollama answers with a 400."""
+        inputs = inputs_of(body.get("input"))
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
+            raise BadEmbedInput("dimensions must be a positive integer")
+        return {
+            "model": body.get("model", ""),
+            "embeddings": [vector_for(text, dimensions) for text in inputs],
+            "total_duration": 1_000_000,
+            "load_duration": 100_000,
+            "prompt_eval_count": tokens_of(inputs),
+        }
 
     def tags_body(self, names: tuple[str, ...]) -> dict[str, Any]:
         return {

@@ -1,4 +1,5 @@
-"""OpenAI Chat Completions wire format (POST /v1/chat/completions, GET /v1/models).
+"""OpenAI Chat Completions wire format (POST /v1/chat/completions, GET /v1/models), and its
+embeddings (POST /v1/embeddings: `embeddings_body`).
 
 Usage semantics as OpenAI reports them: `prompt_tokens` INCLUDES cached tokens, and
 `prompt_tokens_details.cached_tokens` says how many of them were cached;
@@ -15,13 +16,16 @@ message has the word "refuse", and reasons (reasoning_tokens) when asked a
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import struct
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .embedding import BadEmbedInput, inputs_of, tokens_of, vector_for
 from .wire import Answer, Prompt, ProviderWire, ToolCallAnswer, content_text
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "stop_sequence": "stop", "tool_calls": "tool_calls"}
@@ -258,6 +262,31 @@ class OpenAIWire(ProviderWire):
 
     def malformed_frame(self) -> bytes:
         return b'data: {"id": "chatcmpl-broken", "choices": [\n\n'
+
+    def embeddings_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/embeddings: one vector per input (`dimensions` long, else 8), as floats or,
+        with `encoding_format: "base64"`, as the base64 of its little-endian float32 array.
+        Raises BadEmbedInput for what OpenAI answers with a 400."""
+        inputs = inputs_of(body.get("input"))
+        dimensions = body.get("dimensions")
+        if dimensions is not None and (not isinstance(dimensions, int) or dimensions < 1):
+            raise BadEmbedInput("'dimensions' must be a positive integer")
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise BadEmbedInput("'encoding_format' must be 'float' or 'base64'")
+        data = []
+        for i, text in enumerate(inputs):
+            vector: list[float] | str = vector_for(text, dimensions)
+            if encoding == "base64":
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        tokens = tokens_of(inputs)
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", ""),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def models_body(self, names: tuple[str, ...]) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from .anthropic_fake import AnthropicWire
 from .behaviour import Behaviour, FakeConfig, FakeState, RecordedRequest
+from .embedding import BadEmbedInput
 from .ollama_fake import OllamaWire
 from .openai_fake import OpenAIWire
 from .wire import ProviderWire, respond
@@ -70,9 +71,36 @@ def _chat_handler(wire: ProviderWire) -> Any:
     return handler
 
 
+def _embed_handler(wire: OpenAIWire | OllamaWire) -> Any:
+    """POST embeddings: the wire's answer, or the faults scripted (as for a listing)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        body, behaviour = await _read_and_record(request)
+        try:
+            if not isinstance(body, dict):
+                raise BadEmbedInput("body is not JSON")
+            # wrong_shape: valid JSON that is not an embeddings answer (the other faults in _faulty).
+            payload = wire.wrong_shape_body() if behaviour.kind == "wrong_shape" else wire.embeddings_body(body)
+        except BadEmbedInput as exc:
+            if behaviour.kind != "ok":  # a scripted fault wins over the input's own error
+                return await _faulty(request, wire, behaviour, {})
+            return web.json_response(wire.error_body(400, wire.default_error_type(400), str(exc)), status=400)
+        return await _faulty(request, wire, behaviour, payload)
+
+    return handler
+
+
 async def _listing(request: web.Request, wire: ProviderWire, payload: dict[str, Any]) -> web.StreamResponse:
     """GET endpoints (model lists): same faults as chat, minus the streaming ones."""
     _, behaviour = await _read_and_record(request)
+    return await _faulty(request, wire, behaviour, payload)
+
+
+async def _faulty(
+    request: web.Request, wire: ProviderWire, behaviour: Behaviour, payload: dict[str, Any]
+) -> web.StreamResponse:
+    """`payload` as JSON, or the fault `behaviour` scripts (a delay, a dropped connection, an
+    error, a body cut in half)."""
     state = _state(request)
     if delay := state.config.latency_s + behaviour.delay_s:
         await asyncio.sleep(delay)
@@ -132,8 +160,10 @@ def build_app(state: FakeState) -> web.Application:
     app.router.add_post("/v1/messages", _chat_handler(ANTHROPIC))
     app.router.add_post("/v1/chat/completions", _chat_handler(OPENAI))
     app.router.add_get("/v1/models", _models)
+    app.router.add_post("/v1/embeddings", _embed_handler(OPENAI))
     app.router.add_post("/api/chat", _chat_handler(OLLAMA))
     app.router.add_get("/api/tags", _tags)
+    app.router.add_post("/api/embed", _embed_handler(OLLAMA))
     app.router.add_post("/_fake/script", _control_script)
     app.router.add_get("/_fake/requests", _control_requests)
     app.router.add_post("/_fake/reset", _control_reset)

@@ -5,6 +5,7 @@ gRPC Embed's input and answer, and /v1/models' `mode`."""
 from __future__ import annotations
 
 import base64
+import json
 import struct
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ import pytest
 from aiproxy.v1 import proxy_pb2 as pb
 from completions_app.api import declarations as v1
 from completions_app.api.embedding_shapes import EMBEDDING_REQUEST, EMBEDDING_RESPONSE, MAX_INPUTS
-from completions_app.api.embeddings import embedding_headers, embedding_input, embedding_json
+from completions_app.api.embeddings import embedding_body, embedding_headers, embedding_input, embedding_json
 from completions_app.api.fast_routes import ROUTES, embeddings_create
 from completions_app.api.shapes import ShapeError, UnknownFields
 from completions_app.grpc.grpc_embed import embed_field_named, embed_response, embedding_input_from
@@ -132,6 +133,20 @@ def test_base64_vectors_are_passed_on_as_given():
     body = embedding_json(result([text]))
     assert EMBEDDING_RESPONSE.check(body)
     assert body["data"][0]["embedding"] == text
+
+
+@pytest.mark.parametrize(
+    "vectors",
+    [
+        [[0.5, -0.25], [1e-7, 3.0]],
+        [b64([0.5, -0.25]), b64([1.0])],
+        ['not "base64" \\ at all\n', "ünïcode"],  # what a provider should never send: still valid JSON
+    ],
+)
+def test_the_rendered_body_is_the_answer(vectors):
+    r = result(vectors)
+    r.model = 'a "quoted" model'
+    assert json.loads(embedding_body(r)) == embedding_json(r)
 
 
 def test_headers_as_a_completion_and_a_limited_keys_ratelimit():

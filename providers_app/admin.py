@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Model, ModelFallback, Provider, ProviderKey
+from .models import Model, ModelFallback, Provider, ProviderKey, mode_named
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -116,8 +116,25 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     ]
 
 
+class FallbackFormSet(forms.BaseInlineFormSet):
+    """A fallback answers the same route as its model: of the same mode (as loadconfig checks)."""
+
+    def clean(self) -> None:
+        super().clean()
+        for form in self.forms:
+            fallback = form.cleaned_data.get("fallback") if form.cleaned_data else None
+            if fallback is None or form.cleaned_data.get("DELETE"):
+                continue
+            if fallback.mode != self.instance.mode:
+                form.add_error(
+                    "fallback",
+                    f"{fallback.name} is {mode_named(fallback.mode)} model; this one is {mode_named(self.instance.mode)} model.",
+                )
+
+
 class ModelFallbackInline(admin.TabularInline):
     model = ModelFallback
+    formset = FallbackFormSet
     fk_name = "model"
     extra = 0
     fields = ["position", "fallback"]

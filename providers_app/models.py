@@ -86,6 +86,11 @@ class ProviderKey(models.Model):
         self.secret_tail = secret_mask(plaintext)
 
 
+def mode_named(mode: str) -> str:
+    """A model's mode with its article, for messages: "a chat", "an embedding"."""
+    return f"an {mode}" if mode[:1] in "aeiou" else f"a {mode}"
+
+
 class Model(models.Model):
     class Mode(models.TextChoices):
         CHAT = "chat", "Chat"

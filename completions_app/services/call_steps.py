@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from completions_app import metrics
 from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
+from providers_app.models import mode_named
 
 from ..models import CompletionRecord
 from .audit import Outcome, outcome_finish
@@ -47,8 +48,7 @@ def model_resolve(catalog: Catalog, name: str, ctx: CallContext, *, mode: str) -
         raise PermissionDenied(f"This client key may not use model {name!r}.", field="model")
     if model.mode != mode:
         raise InvalidRequest(
-            f"Model {name!r} is {'an' if model.mode == EMBEDDING else 'a'} {model.mode} model: "
-            f"use {_ROUTE_OF.get(model.mode, 'its own route')}.",
+            f"Model {name!r} is {mode_named(model.mode)} model: use {_ROUTE_OF.get(model.mode, 'its own route')}.",
             field="model",
         )
     return model

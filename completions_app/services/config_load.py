@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from completions_app.models import ClientKey, Team
-from providers_app.models import Model, ModelFallback, Provider, ProviderKey, base_url_validate
+from providers_app.models import Model, ModelFallback, Provider, ProviderKey, base_url_validate, mode_named
 
 from .client_keys import client_key_create, client_key_hash
 from .limit_types import LIMIT_NAMES
@@ -283,7 +283,7 @@ def _validate(data: Any) -> dict:
             fmode = modes.get(f) or Model.objects.filter(name=f).values_list("mode", flat=True).first()
             if fmode != m["mode"]:
                 raise ConfigError(
-                    f"model {m['name']!r}.fallbacks: {f!r} is a {fmode} model, not a {m['mode']} one like {m['name']!r}"
+                    f"model {m['name']!r}.fallbacks: {f!r} is not {mode_named(m['mode'])} model (a fallback answers its model's route)"
                 )
 
     out["teams"] = _validate_teams(data.get("teams") or [])

@@ -18,6 +18,7 @@ from providers_app.adapters.base import ProviderAdapter
 from providers_app.adapters.registry import ADAPTERS
 from providers_app.adapters.types import EmbeddingRequest, Embeddings, Usage
 from providers_app.errors import GatewayError, InvalidRequest
+from providers_app.models import mode_named
 
 from .audit import Outcome, estimate_tokens
 from .call_steps import (
@@ -69,7 +70,7 @@ def _refusal(m: ModelEntry) -> GatewayError | None:
             field="model",
         )
     if m.mode != EMBEDDING:
-        return InvalidRequest(f"Model {m.name!r} is a {m.mode} model: use /v1/chat/completions.", field="model")
+        return InvalidRequest(f"Model {m.name!r} is {mode_named(m.mode)} model, not an embedding model.", field="model")
     return None
 
 

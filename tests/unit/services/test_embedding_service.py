@@ -6,10 +6,12 @@ of a model (chat / embedding) on both routes, validation, the record, limits, an
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 
 from completions_app.services.budget_alerts import alerts_drain
 from completions_app.services.catalog import catalog_get
@@ -105,7 +107,12 @@ async def test_base64_through_ollama_is_encoded_for_the_client(egw):
 
 
 # --- cache and single flight -----------------------------------------------------------------------
+def _hits() -> float:
+    return REGISTRY.get_sample_value("ai_proxy_cache_hits_total", {"result": "hit"}) or 0.0
+
+
 async def test_a_second_identical_call_is_a_hit_with_cost_0_and_the_original_usage(egw):
+    hits = _hits()
     first = await embedding_create(_inp(), egw.ctx())
     second = await embedding_create(_inp(), egw.ctx())
     assert len(_embed_requests(egw)) == 1
@@ -113,6 +120,7 @@ async def test_a_second_identical_call_is_a_hit_with_cost_0_and_the_original_usa
     assert second.vectors == first.vectors
     assert second.cost_usd == 0 and second.usage == first.usage
     assert (second.served_model, second.provider) == ("emb-small", "oa")
+    assert _hits() == hits + 1  # counted as completions' hits are
     miss, hit = await egw.records()
     assert (hit.status, hit.cached, hit.cost_usd, hit.cost_saved_usd) == ("cache_hit", True, 0, first.cost_usd)
     assert (hit.input_tokens, hit.output_tokens) == (0, 0)  # nothing was used upstream
@@ -140,6 +148,30 @@ async def test_identical_calls_in_flight_reach_the_upstream_once(egw):
     assert sorted(r.cached for r in results) == [False, True, True]
     assert len(_embed_requests(egw)) == 1
     assert all(r.vectors == results[0].vectors for r in results)
+
+
+async def test_a_call_abandoned_after_the_upstream_answered_records_its_usage(egw):
+    """The provider bills embeddings it sent: the client leaving once they have arrived (in the
+    gateway's socket, not yet read) records their usage and cost, not 0."""
+    egw.fake.script(Behaviour.ok(delay_s=0.2, path="/v1/embeddings"))
+    task = asyncio.create_task(embedding_create(_inp(), egw.ctx()))
+    for _ in range(500):
+        if egw.fake.requests:
+            break
+        await asyncio.sleep(0.002)
+    time.sleep(0.6)  # blocks the loop: the fake answers meanwhile, the gateway reads nothing yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [record] = await egw.records()
+    assert (record.status, record.error_type, record.http_status) == ("error", "client_disconnected", 499)
+    assert (record.provider, record.served_model, record.input_tokens, record.usage_estimated) == (
+        "oa",
+        "emb-small",
+        9,
+        False,
+    )
+    assert record.cost_usd == Decimal(9) * Decimal("0.02") / 1_000_000
 
 
 # --- routing ---------------------------------------------------------------------------------------
@@ -309,7 +341,7 @@ def test_yaml_mode_is_loaded_and_defaults_to_chat(transactional_db):
     ("model", "message"),
     [
         ({"mode": "vision"}, "model 'embedder'.mode: must be one of chat, embedding"),
-        ({"mode": "embedding", "fallbacks": ["chatty"]}, "'chatty' is a chat model, not a embedding one"),
+        ({"mode": "embedding", "fallbacks": ["chatty"]}, "'chatty' is not an embedding model"),
     ],
     ids=["unknown-mode", "fallback-of-another-mode"],
 )
@@ -326,3 +358,51 @@ async def test_records_of_embeddings_are_priced_exactly_whatever_the_count(egw):
     [record] = await egw.records()
     assert record.cost_usd == Decimal("0.00000076")  # 38 × $0.02 / 1M, no rounding
     assert await db_run(lambda: Model.objects.get(name="emb-small").output_per_mtok) == Decimal(5)  # and not used
+
+
+# --- the mode in the admin --------------------------------------------------------------------------------
+@pytest.fixture
+def admin_client_logged(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456789"))
+    return client
+
+
+def _model_form(model: Model, *fallbacks: Model, **changes: str) -> dict[str, str]:
+    form = {
+        "name": model.name,
+        "provider": str(model.provider_id),
+        "upstream_model": model.upstream_model,
+        "input_per_mtok": str(model.input_per_mtok),
+        "output_per_mtok": str(model.output_per_mtok),
+        "enabled": "on",
+        "fallback_links-TOTAL_FORMS": str(len(fallbacks)),
+        "fallback_links-INITIAL_FORMS": "0",
+        "fallback_links-MIN_NUM_FORMS": "0",
+        "fallback_links-MAX_NUM_FORMS": "1000",
+        **changes,
+    }
+    for i, fb in enumerate(fallbacks):
+        form[f"fallback_links-{i}-position"] = str(i)
+        form[f"fallback_links-{i}-fallback"] = str(fb.pk)
+    return form
+
+
+def test_the_admin_lists_filters_and_edits_the_mode(transactional_db, admin_client_logged):
+    from django.urls import reverse
+
+    ol = Provider.objects.create(name="ol3", kind="ollama", base_url="http://127.0.0.1:1")
+    chat = model_create("chat-one", ol)
+    emb = model_create("emb-one", ol)
+    listing = admin_client_logged.get(reverse("admin:providers_app_model_changelist") + "?mode=embedding")
+    assert listing.status_code == 200  # the filter exists (an unknown one redirects with ?e=1)
+    url = reverse("admin:providers_app_model_change", args=[emb.pk])
+    assert 'name="mode"' in admin_client_logged.get(url).content.decode()
+    assert admin_client_logged.post(url, _model_form(emb, mode="embedding")).status_code == 302
+    emb.refresh_from_db()
+    assert emb.mode == "embedding"
+    # A fallback of the other mode is refused, naming both.
+    page = admin_client_logged.post(url, _model_form(emb, chat, mode="embedding"))
+    assert (
+        page.status_code == 200 and "chat-one is a chat model; this one is an embedding model." in page.content.decode()
+    )
+    assert not emb.fallback_links.exists()

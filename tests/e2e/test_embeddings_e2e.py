@@ -30,10 +30,14 @@ TEXTS = ["the quick brown fox", "jumps over", "the lazy dog again today"]
 WORDS = 4 + 2 + 5  # the fakes count words as tokens
 
 
+LIMITED_KEY = "aip_e2e_limited_key_0123456789abcdef"
+
+
 @pytest.fixture(scope="module")
 def gateway(fake_upstream, tmp_path_factory):
-    """This module's own gateway: fake_config() plus the embedding models."""
+    """This module's own gateway: fake_config() plus the embedding models and a limited key."""
     config = fake_config(fake_upstream.url, extra_models=EMBEDDING_MODELS)
+    config["clients"].append({"name": "e2e-limited", "key": LIMITED_KEY, "limits": {"rpm": 1}})
     gw = GatewayProcess(tmp_path_factory.mktemp("gw"), config).prepare().start()
     yield gw
     gw.stop()
@@ -175,3 +179,13 @@ def test_token_arrays_and_unknown_fields_are_refused_by_name(gateway, fake):
     assert error["param"] == "input" and error["message"].startswith("input: token arrays are not supported")
     assert post({"model": "emb-oa", "input": "x", "truncate": "END"})["param"] == "truncate"
     assert fake.requests() == []
+
+
+def test_a_limited_key_gets_its_ratelimit_headers_and_a_429(gateway, fake):
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=LIMITED_KEY, max_retries=0)
+    ok = client.embeddings.with_raw_response.create(model="emb-oa", input="limited text")
+    assert (ok.headers["x-ratelimit-limit-requests"], ok.headers["x-ratelimit-remaining-requests"]) == ("1", "0")
+    with pytest.raises(openai.RateLimitError) as info:
+        client.embeddings.create(model="emb-oa", input="limited again")
+    assert info.value.response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert len(fake.requests()) == 1

@@ -169,3 +169,25 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_recorded(
 async def test_embed_needs_a_key(grpc_gateway: GrpcGateway, embed_models: dict[str, str]) -> None:
     error = await rpc_error(grpc_gateway.stub.Embed(pb.EmbedRequest(model="emb-openai", inputs=["x"])))
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_limited_key_gets_its_ratelimit_trailers_and_a_refusal(
+    grpc_gateway: GrpcGateway, embed_models: dict[str, str]
+) -> None:
+    from completions_app.models import ClientKey
+    from completions_app.services import auth
+    from completions_app.services.db import db_run
+
+    await db_run(lambda: ClientKey.objects.filter(name__startswith="grpc-e2e-").update(rpm=1))
+    auth.auth_cache_clear()
+    gw = grpc_gateway
+    call = gw.stub.Embed(pb.EmbedRequest(model=embed_models["openai"], inputs=TEXTS), metadata=gw.auth)
+    assert len((await call).embeddings) == 3
+    trailers = dict(await call.trailing_metadata())
+    assert (trailers["x-ratelimit-limit-requests"], trailers["x-ratelimit-remaining-requests"]) == ("1", "0")
+    error = await rpc_error(
+        gw.stub.Embed(pb.EmbedRequest(model=embed_models["openai"], inputs=["x"]), metadata=gw.auth)
+    )
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert dict(error.trailing_metadata() or ())["x-ratelimit-remaining-requests"] == "0"
+    assert len(gw.fake.requests) == 1

@@ -53,11 +53,11 @@ def embedding_json(result: EmbeddingResult) -> dict[str, Any]:
 
 
 def _vector_json(vector: list[float] | str) -> bytes:
-    if type(vector) is str:
-        raw = vector.encode("utf-8")
+    if type(vector) is str and vector.isascii():
+        raw = vector.encode("ascii")
         if not raw.translate(None, _BASE64):  # only base64's letters: nothing to escape
             return b'"%s"' % raw
-    return json.dumps(vector).encode()
+    return json.dumps(vector).encode()  # floats; or text that is not base64 (escaped, lone surrogates too)
 
 
 def embedding_body(result: EmbeddingResult) -> bytes:

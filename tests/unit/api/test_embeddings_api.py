@@ -140,7 +140,7 @@ def test_base64_vectors_are_passed_on_as_given():
     [
         [[0.5, -0.25], [1e-7, 3.0]],
         [b64([0.5, -0.25]), b64([1.0])],
-        ['not "base64" \\ at all\n', "ünïcode"],  # what a provider should never send: still valid JSON
+        ['not "base64" \\ at all\n', "ünïcode", "\ud800"],  # what a provider should never send: still valid JSON
     ],
 )
 def test_the_rendered_body_is_the_answer(vectors):

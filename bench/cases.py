@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .procs import MODEL
 
@@ -37,6 +38,11 @@ class Case:
     redis: bool = False  # the gateway runs with REDIS_URL (procs.BENCH_REDIS_URL, flushed at start)
     limited: bool = False  # the client key has limits (procs.NEVER_REACHED): admit + settle per request
 
+    # Where the body is posted (direct and through the gateway), and the models the gateway
+    # needs beyond fake_config()'s: EmbedCase overrides both.
+    path: ClassVar[str] = "/v1/chat/completions"
+    extra_models: ClassVar[tuple[dict[str, str], ...]] = ()
+
     @property
     def open_loop(self) -> bool:
         return self.rate > 0
@@ -55,6 +61,36 @@ class Case:
         if self.stream:
             data["stream"] = True
             data["stream_options"] = {"include_usage": True}
+        return json.dumps(data).encode()
+
+
+# --- issue 16: embeddings ---------------------------------------------------------------------
+EMBED_MODEL = "text-embedding-3-small"  # an embedding model on the openai-kind provider "oa"
+# 16 texts of ~30 words, as a retrieval pipeline sends a batch of chunks.
+EMBED_TEXTS = [f"chunk {i}: " + PROMPT for i in range(16)]
+
+
+@dataclass(frozen=True)
+class EmbedCase(Case):
+    """A batch of texts to /v1/embeddings (direct: the fake's), as the openai SDK sends it:
+    `encoding_format: base64` unless told otherwise."""
+
+    path: ClassVar[str] = "/v1/embeddings"
+    extra_models: ClassVar[tuple[dict[str, str], ...]] = (
+        {"name": EMBED_MODEL, "provider": "oa", "upstream_model": EMBED_MODEL, "mode": "embedding",
+         "input_per_mtok": "0.02", "output_per_mtok": "0"},
+    )  # fmt: skip
+
+    def body(self) -> bytes:
+        # 1536 dimensions: text-embedding-3-small's own (the fake's default is 8).
+        data: dict[str, object] = {
+            "model": EMBED_MODEL,
+            "input": EMBED_TEXTS,
+            "dimensions": 1536,
+            "encoding_format": "base64",
+        }
+        if not self.cache:
+            data["cache"] = False  # embeddings are cached by default: every request must reach upstream
         return json.dumps(data).encode()
 
 
@@ -97,6 +133,13 @@ CASES: tuple[Case, ...] = (
         long=True,
         workers=2,
     ),
+    # Issue 16: a 16-text batch of embeddings, cache off (every request reaches the fake).
+    EmbedCase(
+        "embed16",
+        "embeddings, 16 texts x 1536 dimensions (base64), 0 ms upstream, concurrency 16",
+        latency_ms=0,
+        concurrency=16,
+    ),
 )
 CASES_BY_NAME = {c.name: c for c in CASES}
 FAKE_CHUNKS = 20
@@ -114,6 +157,8 @@ TARGET_ADDED_P50_MS = 3.0  # at concurrency 1
 TARGET_P99_MS_512 = 600.0  # 512 in flight on a 200 ms upstream, zero errors
 TARGET_RSS_MB = 150.0
 TARGET_SUCCESS_500 = 100.0  # percent, 1.5 s upstream at 500 req/s
+# From issue 16: embeddings.
+TARGET_CPU_MS_EMBED = 1.0  # per /v1/embeddings request of 16 texts
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def _machine_busy_s() -> tuple[float, float]:
 def _load(case: Case, url: str, seconds: float, workdir: Path, *, concurrency: int | None = None) -> LoadResult:
     if case.open_loop and concurrency is None:
         return run_openloop(
-            url + CHAT,
+            url + case.path,
             case.body(),
             key=CLIENT_KEY,
             rate=case.rate,
@@ -80,7 +80,13 @@ def _load(case: Case, url: str, seconds: float, workdir: Path, *, concurrency: i
         )
     conns = concurrency or case.concurrency
     return run_wrk(
-        url + CHAT, case.body(), key=CLIENT_KEY, connections=conns, seconds=seconds, workdir=workdir, cores=LOAD_CORES
+        url + case.path,
+        case.body(),
+        key=CLIENT_KEY,
+        connections=conns,
+        seconds=seconds,
+        workdir=workdir,
+        cores=LOAD_CORES,
     )
 
 
@@ -138,6 +144,7 @@ def measure_gateway(case: Case, fake: FakeUpstreamProcess, plan: Plan, workdir: 
         redis_url=BENCH_REDIS_URL if case.redis else "",
         limited=case.limited,
     )
+    gw.config["models"] += case.extra_models  # e.g. embed16's embedding model
     gw.prepare().start()
     try:
         fake.reset()

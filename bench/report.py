@@ -10,6 +10,7 @@ from .cases import (
     CASES_BY_NAME,
     TARGET_ADDED_P50_MS,
     TARGET_CPU_MS,
+    TARGET_CPU_MS_EMBED,
     TARGET_CPU_MS_STREAM,
     TARGET_CPU_MS_TOOL_STREAM,
     TARGET_CPU_MS_TOOLS,
@@ -166,6 +167,15 @@ def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
                     verdict(r.success_pct >= TARGET_SUCCESS_500),
                 )
             )
+    # Issue 16: embeddings.
+    if (e := by.get("embed16")) and e.cpu is not None:
+        rows.append(
+            (
+                f"gateway CPU ≤ {TARGET_CPU_MS_EMBED:g} ms per embeddings request (16 texts)",
+                fmt(e.cpu, 2),
+                verdict(e.cpu <= TARGET_CPU_MS_EMBED),
+            )
+        )
     if cases:
         ok = all(c.records_ok for c in cases)
         rows.append(

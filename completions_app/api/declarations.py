@@ -21,6 +21,7 @@ from .chat_shapes import (
     TOOL_CHOICE,
     TOOLS,
 )
+from .embedding_shapes import EMBEDDING_REQUEST, EMBEDDING_RESPONSE
 from .messages_shapes import (
     COUNT_TOKENS_REQUEST,
     COUNT_TOKENS_RESPONSE,
@@ -304,8 +305,9 @@ MODEL_ENTRY = Object(
         "object": Str(enum=("model",)),
         "created": Int(minimum=0),
         "owned_by": Str(description="Its provider."),
+        "mode": Str(enum=("chat", "embedding"), description="Which calls it serves: chat (completions) or embedding."),
     },
-    required=("id", "object", "created", "owned_by"),
+    required=("id", "object", "created", "owned_by", "mode"),
 )
 MODEL_LIST = Object(
     "ModelList", {"object": Str(enum=("list",)), "data": Array(MODEL_ENTRY)}, required=("object", "data")
@@ -377,6 +379,13 @@ COMPLETE = Operation(
     "POST", "/v1/complete", "complete", "Complete a prompt or conversation (native shape)", "Native",
     answer=COMPLETE_RESPONSE, request=COMPLETE_REQUEST, stream_event=COMPLETE_EVENT, errors=_COMPLETION_ERRORS,
     result_headers=COMPLETION_HEADERS, request_headers=("x-request-id", "Cache-Control"),
+)  # fmt: skip
+EMBEDDINGS = Operation(
+    "POST", "/v1/embeddings", "embeddings_create", "OpenAI-compatible embeddings", "OpenAI",
+    answer=EMBEDDING_RESPONSE, request=EMBEDDING_REQUEST, errors=_COMPLETION_ERRORS,
+    result_headers=COMPLETION_HEADERS, request_headers=("x-request-id", "Cache-Control"),
+    description="An embedding model on an openai or ollama provider (an anthropic one, or a chat model, is a 400). "
+    "Cached: a repeated request is a HIT with the first one's usage and cost 0.",
 )  # fmt: skip
 MODELS = Operation(
     "GET", "/v1/models", "models_list", "Models this client key may use", "OpenAI",

@@ -34,6 +34,7 @@ from providers_app.errors import PayloadTooLarge
 
 from . import declarations as v1
 from .common import ApiRequest
+from .embeddings import embeddings_create
 from .errors import HttpError, anthropic_error_reply, error_reply
 from .messages import messages_create
 from .messages_count import messages_count_tokens
@@ -47,6 +48,7 @@ Call = Callable[[ApiRequest], Awaitable[Reply]]
 SERVED: tuple[tuple[v1.Operation, Call], ...] = (
     (v1.CHAT_COMPLETIONS, chat_completions),
     (v1.COMPLETE, complete),
+    (v1.EMBEDDINGS, embeddings_create),
     (v1.MODELS, models_list),
     (v1.MODEL_RETRIEVE, models_retrieve),
     (v1.HEALTH_CHECK, health),

@@ -1,4 +1,5 @@
-"""OpenAI-compatible endpoints: /v1/chat/completions, /v1/models and /v1/models/{model}.
+"""OpenAI-compatible endpoints: /v1/chat/completions, /v1/models and /v1/models/{model}
+(/v1/embeddings: embeddings.py).
 
 Whatever provider serves the model, the answer is in OpenAI's shapes, so the
 official openai SDK works by changing base_url. Requests are parsed against
@@ -81,4 +82,5 @@ async def models_retrieve(request: ApiRequest, *, model: str) -> Reply:
 
 
 def _model_json(m: ModelEntry) -> dict[str, Any]:
-    return {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name}
+    # `mode` is not OpenAI's, but its SDK keeps fields it does not know (pydantic extra="allow").
+    return {"id": m.name, "object": "model", "created": 0, "owned_by": m.provider.name, "mode": m.mode}

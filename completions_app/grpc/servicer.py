@@ -16,6 +16,7 @@ from aiproxy.v1 import proxy_pb2_grpc
 from completions_app.services import auth, completion
 from completions_app.services import status as status_service
 from completions_app.services.client_address import grpc_peer_host
+from completions_app.services.embedding import embedding_create
 from completions_app.services.types import (
     CallContext,
     ClientIdentity,
@@ -27,6 +28,7 @@ from completions_app.services.types import (
 from providers_app.errors import AuthenticationFailed, GatewayError
 
 from .errors import client_deadline, rpc_abort
+from .grpc_embed import embed_field_named, embed_response, embedding_input_from
 from .grpc_input import completion_input_from, proto_field_named
 from .grpc_render import complete_response, limit_metadata, provider_status_pb, stream_delta, stream_final
 from .interceptor import current_request_id
@@ -118,6 +120,26 @@ class AIProxyServicer(proxy_pb2_grpc.AIProxyServiceServicer):
                     raise GatewayError("The completion stream ended without its final message.")
         except Exception as exc:
             await rpc_abort(context, proto_field_named(exc), rpc="StreamComplete")
+
+    async def Embed(self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext) -> pb.EmbedResponse:
+        try:
+            client = await authenticate(context)
+        except Exception as exc:
+            completion.completion_unauthenticated(INTERFACE)
+            await rpc_abort(context, exc, rpc="Embed")
+        try:
+            try:
+                inp = embedding_input_from(request)
+            except Exception as exc:
+                completion.completion_refused(request.model, call_context(client, None), exc)
+                raise
+            async with client_deadline(context) as remaining:
+                result = await embedding_create(inp, call_context(client, remaining))
+            if result.limit_headers:  # a limited key's x-ratelimit-*
+                context.set_trailing_metadata(limit_metadata(result.limit_headers))
+            return embed_response(result)
+        except Exception as exc:
+            await rpc_abort(context, embed_field_named(exc), rpc="Embed")
 
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext

@@ -18,7 +18,11 @@ def launch(fake_upstream, templates, tmp_path_factory):
 
     def make(env: dict[str, str] | None = None):
         workdir = tmp_path_factory.mktemp("gw")
-        gw = templates.launch(workdir, resilience_config(fake_upstream.url),
+        config = resilience_config(fake_upstream.url)
+        config["models"].append({"name": "text-embedding-3-small", "provider": "oa", "mode": "embedding",
+                                 "upstream_model": "text-embedding-3-small", "input_per_mtok": "0.02",
+                                 "output_per_mtok": "0"})  # fmt: skip
+        gw = templates.launch(workdir, config,
                               {"REDIS_URL": "", "DATABASE_URL": base, **(env or {})})  # fmt: skip
         started.append(gw)
         return gw

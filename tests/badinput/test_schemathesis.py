@@ -61,7 +61,7 @@ def test_schemathesis_finds_no_server_error_and_no_drift(gateway, tmp_path: Path
     # The rules between fields (a tool_choice naming a declared tool...) kept in valid requests.
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py"))}
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=150, env=env)
-    assert "Tested: 9" in result.stdout, result.stdout[-3000:]
+    assert "Tested: 10" in result.stdout, result.stdout[-3000:]
     assert "Errors:" not in result.stdout, result.stdout[-6000:]  # a phase that did not run is no pass
     failures = _failures(tmp_path)
     assert not failures, "\n-----\n".join(failures)[:6000]

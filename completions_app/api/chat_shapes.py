@@ -42,7 +42,6 @@ TEXT_PART = Object(
     "TextPart",
     {"type": Str(enum=("text",)), "text": Str()},
     required=("type", "text"),
-    extra="ignore",
 )
 IMAGE_PART = Object(
     "ImagePart",
@@ -59,11 +58,9 @@ IMAGE_PART = Object(
                 "detail": Str(enum=("auto", "low", "high")),
             },
             required=("url",),
-            extra="ignore",
         ),
     },
     required=("type", "image_url"),
-    extra="ignore",
 )
 TEXT = OneOf(Str(), Array(TEXT_PART), description="Text, or a list of text parts (joined).")
 USER_CONTENT = OneOf(
@@ -80,8 +77,7 @@ def _message(name: str, role: str, fields: dict[str, Shape], required: tuple[str
         name,
         {"role": Str(enum=(role,)), **fields},
         required=("role", *required),
-        extra="ignore",
-        description=f"{description} Other fields of a message are ignored.",
+        description=f"{description} Any other field is refused by name (e.g. `cache_control`, `audio`).",
     )
 
 
@@ -97,11 +93,9 @@ TOOL_CALL = Object(
                 "arguments": Str(description="JSON text, as the model wrote it."),
             },
             required=("name", "arguments"),
-            extra="ignore",
         ),
     },
     required=("id", "function"),
-    extra="ignore",
 )
 MESSAGE = Tagged(
     _message("SystemMessage", "system", {"content": TEXT, "name": NAME}, ("content",), "Instructions."),
@@ -115,6 +109,9 @@ MESSAGE = Tagged(
             "name": NAME,
             "tool_calls": Array(TOOL_CALL, min_items=1, max_items=128),
             "refusal": Str(description="A refusal the model gave: its text stands for `content` when that is empty."),
+            # An earlier answer's citations, as the SDKs echo them back: they describe that
+            # answer, and are not sent on.
+            "annotations": Array(Object(None, {}, extra="keep"), description="Accepted and not sent on."),
         },
         (),
         "An earlier answer: `content` may be left out (or null) when it has `tool_calls`.",

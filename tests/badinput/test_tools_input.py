@@ -50,7 +50,7 @@ CASES = {
     "image not a URL": ({"messages": _image("file:///etc/passwd")}, "messages[0].content[1].image_url.url"),
     "image in a system message": ({"messages": [{"role": "system", "content": [
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}, QUESTION]},
-        "messages[0].content[0].type"),
+        "messages[0].content[0].image_url"),
     "json_schema not an object": ({"response_format": {"type": "json_schema",
                                                        "json_schema": {"name": "x", "schema": {"type": "array"}}}},
                                   "response_format.json_schema.schema.type"),

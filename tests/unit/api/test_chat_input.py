@@ -197,7 +197,11 @@ def test_image_parts_keep_every_part_in_order():
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": ["hi"]}, "messages[0]"),
         ({"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}]},
-         "messages[0].content[0].type"),
+         "messages[0].content[0].image_url"),  # a system message takes text parts only
+        ({"messages": [{"role": "user", "content": "x", "cache_control": {"type": "ephemeral"}}]},
+         "messages[0].cache_control"),  # refused by name, never ignored
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {}}]}]},
+         "messages[0].content[0].cache_control"),
         ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
          "messages[0].content[0].type"),
         ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x"},

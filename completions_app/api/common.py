@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from completions_app.services.auth import client_address_of, client_authenticate, presented_key
 from completions_app.services.cost import cost_format
-from completions_app.services.types import ClientIdentity, CompletionResult
+from completions_app.services.types import ClientIdentity, CompletionResult, EmbeddingResult
 
 from .parsing import request_id_for
 
@@ -35,7 +35,8 @@ def wants_cache(request: ApiRequest) -> bool:
     return "no-cache" not in (request.headers.get("cache-control") or "").lower()
 
 
-def result_headers(result: CompletionResult) -> dict[str, str]:
+def result_headers(result: CompletionResult | EmbeddingResult) -> dict[str, str]:
+    """The headers of a served answer (a completion's or an embeddings')."""
     headers = {
         "x-request-id": result.request_id,
         "x-aiproxy-provider": result.provider,

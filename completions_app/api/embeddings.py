@@ -13,11 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from completions_app.services.cost import cost_format
 from completions_app.services.embedding import embedding_create
 from completions_app.services.types import CallContext, EmbeddingInput, EmbeddingResult
 
-from .common import ApiRequest, wants_cache
+from .common import ApiRequest, result_headers, wants_cache
 from .embedding_shapes import EMBEDDING_REQUEST
 from .parsing import parse_body
 from .refusals import authenticated, refusal_recorded
@@ -92,19 +91,6 @@ class RenderedReply(JsonReply):
         return self.rendered
 
 
-def embedding_headers(result: EmbeddingResult) -> dict[str, str]:
-    """What a completion's answer carries (common.result_headers), for an embeddings result."""
-    headers = {
-        "x-request-id": result.request_id,
-        "x-aiproxy-provider": result.provider,
-        "x-aiproxy-cache": "HIT" if result.cached else "MISS",
-        "x-aiproxy-cost-usd": cost_format(result.cost_usd),
-    }
-    if result.limit_headers:  # a limited key: x-ratelimit-* on every answer
-        headers.update(result.limit_headers)
-    return headers
-
-
 async def embeddings_create(request: ApiRequest) -> Reply:
     """POST /v1/embeddings. A request refused while parsing leaves a record, as completions do."""
     client = await authenticated(request, INTERFACE)
@@ -112,4 +98,4 @@ async def embeddings_create(request: ApiRequest) -> Reply:
     with refusal_recorded(request, ctx):
         inp = embedding_input(parse_body(request, EMBEDDING_REQUEST), cache_allowed=wants_cache(request))
     result = await embedding_create(inp, ctx)
-    return RenderedReply(None, headers=embedding_headers(result), rendered=embedding_body(result))
+    return RenderedReply(None, headers=result_headers(result), rendered=embedding_body(result))

@@ -14,8 +14,9 @@ import pytest
 
 from aiproxy.v1 import proxy_pb2 as pb
 from completions_app.api import declarations as v1
+from completions_app.api.common import result_headers
 from completions_app.api.embedding_shapes import EMBEDDING_REQUEST, EMBEDDING_RESPONSE, MAX_INPUTS
-from completions_app.api.embeddings import embedding_body, embedding_headers, embedding_input, embedding_json
+from completions_app.api.embeddings import embedding_body, embedding_input, embedding_json
 from completions_app.api.fast_routes import ROUTES, embeddings_create
 from completions_app.api.shapes import ShapeError, UnknownFields
 from completions_app.grpc.grpc_embed import embed_field_named, embed_response, embedding_input_from
@@ -150,13 +151,13 @@ def test_the_rendered_body_is_the_answer(vectors):
 
 
 def test_headers_as_a_completion_and_a_limited_keys_ratelimit():
-    assert embedding_headers(result([[0.0]])) == {
+    assert result_headers(result([[0.0]])) == {
         "x-request-id": "rid-1",
         "x-aiproxy-provider": "oa",
         "x-aiproxy-cache": "MISS",
         "x-aiproxy-cost-usd": "0.00000014",
     }
-    hit = embedding_headers(result([[0.0]], cached=True, limit_headers={"x-ratelimit-remaining-requests": "4"}))
+    hit = result_headers(result([[0.0]], cached=True, limit_headers={"x-ratelimit-remaining-requests": "4"}))
     assert hit["x-aiproxy-cache"] == "HIT" and hit["x-aiproxy-cost-usd"] == "0"
     assert hit["x-ratelimit-remaining-requests"] == "4"
 

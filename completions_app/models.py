@@ -97,6 +97,9 @@ class ClientKey(LimitFields):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # After a rotation the previous key keeps working until previous_key_expires_at (the overlap window).
+    previous_key_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    previous_key_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     allowed_models = models.ManyToManyField("providers_app.Model", blank=True, help_text="Empty = every enabled model.")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys")
 

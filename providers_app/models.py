@@ -111,7 +111,12 @@ class Model(models.Model):
     input_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M input tokens.")
     output_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M output tokens.")
     cache_read_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
-    cache_write_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
+    cache_write_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, help_text="5-minute cache writes (Anthropic's default). Empty = input price."
+    )
+    cache_write_1h_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, help_text="1-hour cache writes (Anthropic ttl 1h). Empty = the 5-minute price."
+    )
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     cache_shared = models.BooleanField(

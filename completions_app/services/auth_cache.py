@@ -26,6 +26,7 @@ from collections import OrderedDict
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.utils import timezone
 
 from providers_app.errors import ServiceUnavailable
 
@@ -54,7 +55,22 @@ def identity_lookup(key_hash: str) -> ClientIdentity | None:
         .prefetch_related("allowed_models")
         .first()
     )
-    if row is None or not hmac.compare_digest(row.key_hash, key_hash):
+    expires_at = row.expires_at if row is not None else None
+    if row is None:
+        # A rotated key's previous secret, inside its overlap window (client_key_rotate).
+        row = (
+            ClientKey.objects.filter(
+                previous_key_hash=key_hash, previous_key_expires_at__gt=timezone.now(), active=True
+            )
+            .select_related("team")
+            .prefetch_related("allowed_models")
+            .first()
+        )
+        if row is None or not hmac.compare_digest(row.previous_key_hash, key_hash):
+            return None
+        window_end = row.previous_key_expires_at
+        expires_at = window_end if row.expires_at is None else min(row.expires_at, window_end)
+    elif not hmac.compare_digest(row.key_hash, key_hash):
         return None
     allowed = frozenset(m.name for m in row.allowed_models.all())
     owners = []
@@ -67,7 +83,7 @@ def identity_lookup(key_hash: str) -> ClientIdentity | None:
         id=row.id,
         name=row.name,
         allowed_models=allowed or None,
-        expires_at=row.expires_at,
+        expires_at=expires_at,
         owners=tuple(owners),
         team=team.name if team is not None else "",
     )

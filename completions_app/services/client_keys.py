@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from completions_app.models import ClientKey
 from providers_app.models import Model
@@ -53,3 +54,27 @@ def client_key_create(
     )
     key.allowed_models.set(models)
     return key, plaintext
+
+
+@transaction.atomic
+def client_key_rotate(key: ClientKey, overlap: timedelta = timedelta(0)) -> tuple[ClientKey, str]:
+    """Give the key a new secret; the old one keeps working for `overlap` (0 = stops at once).
+
+    The row (name, team, limits, allowed models, records) stays the same; only the secret
+    changes. Returns the row and the new plaintext, which is never stored. A key presented
+    after its window has ended is refused within the auth cache's few seconds.
+    """
+    if overlap < timedelta(0):
+        raise ValueError("overlap must not be negative")
+    row = ClientKey.objects.select_for_update().get(pk=key.pk)
+    plaintext = client_key_generate()
+    if overlap > timedelta(0):
+        row.previous_key_hash = row.key_hash
+        row.previous_key_expires_at = timezone.now() + overlap
+    else:
+        row.previous_key_hash = ""
+        row.previous_key_expires_at = None
+    row.key_hash = client_key_hash(plaintext)
+    row.prefix = plaintext[:8]
+    row.save(update_fields=["key_hash", "prefix", "previous_key_hash", "previous_key_expires_at"])
+    return row, plaintext

@@ -3,7 +3,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import Model, ModelFallback, Provider, ProviderKey, mode_named
+from .models import Model, ModelFallback, ModelPrice, Provider, ProviderKey, mode_named
+from .prices import price_history_record
 
 
 class ProviderKeyForm(forms.ModelForm):
@@ -171,3 +172,7 @@ class ModelAdmin(admin.ModelAdmin):
     list_filter = ["mode", "provider", "enabled", "cache_shared", "json_schema_via_tool"]
     search_fields = ["name", "upstream_model"]
     inlines = [ModelFallbackInline]
+
+    def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        price_history_record(obj, source=ModelPrice.Source.ADMIN, changed_by=request.user.get_username())

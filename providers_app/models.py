@@ -162,3 +162,36 @@ class ModelFallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} → {self.fallback.name} (#{self.position})"
+
+
+class ModelPrice(models.Model):
+    """One effective-dated price of a model: a row per change, never edited.
+
+    The Model's own price fields are the price in force (the hot path reads them);
+    this is their history, for "what did model X cost per token on date D".
+    """
+
+    class Source(models.TextChoices):
+        INITIAL = "initial", "Initial"
+        ADMIN = "admin", "Admin"
+        API = "api", "Management API"
+        LOADCONFIG = "loadconfig", "loadconfig"
+        SYNCPRICES = "syncprices", "syncprices"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="price_history")
+    valid_from = models.DateTimeField(db_index=True)
+    input_per_mtok = models.DecimalField(**PRICE)
+    output_per_mtok = models.DecimalField(**PRICE)
+    cache_read_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    cache_write_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    cache_write_1h_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    changed_by = models.CharField(max_length=150, blank=True, help_text="The user or token that made the change.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-valid_from", "-id"]
+        indexes = [models.Index(fields=["model", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} from {self.valid_from:%Y-%m-%d %H:%M}"

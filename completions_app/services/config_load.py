@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from completions_app.models import ClientKey, Team
-from providers_app.models import Model, ModelFallback, Provider, ProviderKey, base_url_validate, mode_named
+from providers_app.models import Model, ModelFallback, ModelPrice, Provider, ProviderKey, base_url_validate, mode_named
+from providers_app.prices import price_history_record
 
 from .client_keys import client_key_create, client_key_hash
 from .limit_types import LIMIT_NAMES
@@ -220,6 +221,7 @@ def _validate(data: Any) -> dict:
                 "output_per_mtok",
                 "cache_read_per_mtok",
                 "cache_write_per_mtok",
+                "cache_write_1h_per_mtok",
                 "context_window",
                 "max_output_tokens",
                 "cache_shared",
@@ -264,6 +266,9 @@ def _validate(data: Any) -> dict:
                 ),
                 "cache_write_per_mtok": _decimal(
                     m.get("cache_write_per_mtok"), f"{where}.cache_write_per_mtok", optional=True
+                ),
+                "cache_write_1h_per_mtok": _decimal(
+                    m.get("cache_write_1h_per_mtok"), f"{where}.cache_write_1h_per_mtok", optional=True
                 ),
                 "context_window": m.get("context_window"),
                 "max_output_tokens": m.get("max_output_tokens"),
@@ -373,9 +378,10 @@ def config_load(*, data: Any) -> LoadSummary:
             summary.keys += 1
     for m in cfg["models"]:
         fields = {k: v for k, v in m.items() if k not in ("name", "provider", "fallbacks")}
-        Model.objects.update_or_create(
+        model, _ = Model.objects.update_or_create(
             name=m["name"], defaults={**fields, "provider": Provider.objects.get(name=m["provider"])}
         )
+        price_history_record(model, source=ModelPrice.Source.LOADCONFIG)
         summary.models += 1
     for m in cfg["models"]:
         model = Model.objects.get(name=m["name"])

@@ -10,7 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, Tool, ToolChoice
+from providers_app.errors import InvalidRequest
+
+from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, Tool, ToolChoice, cache_control_field
+
+
+def refusal_of(request: ChatRequest) -> InvalidRequest | None:
+    """What the Chat Completions API has no field for: Anthropic's `top_k` and `cache_control`
+    (sent by /v1/messages clients). Everything else of the request model is OpenAI's own."""
+    o = request.options
+    if o is None:
+        return None
+    if o.top_k is not None:
+        return InvalidRequest('The provider kind "openai" cannot honour `top_k`.', field="top_k")
+    if (path := cache_control_field(request.messages, o)) is not None:
+        return InvalidRequest(
+            'The provider kind "openai" cannot honour `cache_control` (OpenAI caches prompts on its own).',
+            field=path,
+        )
+    return None
 
 
 def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
@@ -35,6 +53,8 @@ def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens"
     if request.user:
         params["user"] = request.user
     if request.options is not None:
+        if (refused := refusal_of(request)) is not None:
+            raise refused
         add_options(params, request.options)
     return params
 

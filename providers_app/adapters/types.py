@@ -16,9 +16,16 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 # --- the request --------------------------------------------------------------------------
+# Anthropic's prompt-cache breakpoint ({"type": "ephemeral", "ttl": "5m" | "1h"}), as the client sent
+# it on a block or tool: sent as given to `anthropic` providers, refused by name by the others
+# (anthropic_only_field). Only the Messages API ingress (/v1/messages) sets it.
+CacheControl = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,7 @@ class ImagePart:
     media_type: str | None = None  # data URLs: e.g. "image/png"
     data: str | None = None  # data URLs: the base64 payload
     detail: str | None = None  # OpenAI's "auto" | "low" | "high"
+    cache_control: CacheControl | None = None
 
     @property
     def is_data(self) -> bool:
@@ -43,16 +51,19 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as the model wrote it (not re-encoded)
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str  # one of ROLES ("developer" arrives as "system")
     content: str  # the text (text parts joined); "" for an assistant turn of tool calls only
-    parts: tuple[Part, ...] = ()  # set only when the content has an image: every part, in order
+    # Set only when the content has an image or a part carries cache_control: every part, in order.
+    parts: tuple[Part, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()  # assistant turns
     tool_call_id: str | None = None  # role "tool": the call it answers
     name: str | None = None  # the participant's name (OpenAI's `name`)
+    cache_control: CacheControl | None = None  # role "tool": on Anthropic's tool_result block
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,7 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None  # a JSON Schema of type object
     strict: bool | None = None
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,9 @@ class ChatOptions:
     top_logprobs: int | None = None
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
+    top_k: int | None = None  # anthropic, ollama (Messages API ingress)
+    # True when a block or tool carries cache_control (anthropic_only_field finds which).
+    cache_control: bool | None = None
     # Set by the service from the model's admin settings, not by clients:
     json_schema_via_tool: bool = False  # anthropic: json_schema as a forced tool, not output_config
 
@@ -132,8 +147,29 @@ class ChatOptions:
 
 _OPTION_FIELDS = (
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort",
+    "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort", "top_k",
+    "cache_control",
 )  # fmt: skip
+
+
+def cache_control_field(messages: tuple[Message, ...], options: ChatOptions) -> str | None:
+    """The first cache_control of a request, as the field path of the service's input; None when
+    there is none. Kinds other than anthropic refuse it by that name."""
+    if not options.cache_control:
+        return None
+    for i, m in enumerate(messages):
+        if m.cache_control is not None:
+            return f"messages[{i}].cache_control"
+        for k, part in enumerate(m.parts):
+            if part.cache_control is not None:
+                return f"messages[{i}].content[{k}].cache_control"
+        for j, call in enumerate(m.tool_calls):
+            if call.cache_control is not None:
+                return f"messages[{i}].tool_calls[{j}].cache_control"
+    for t, tool in enumerate(options.tools):
+        if tool.cache_control is not None:
+            return f"tools[{t}].cache_control"
+    return "cache_control"
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,3 +145,47 @@ def test_bad_input_in_anthropics_shape(gateway, fake, body, headers, named):
     assert named in data["error"]["message"]
     assert not [r for r in fake.requests() if r["path"] == "/v1/messages"]  # no upstream was asked
     assert _record(gateway, resp.headers["x-request-id"])["status"] == "error"
+
+
+CACHED_SYSTEM = [
+    {"type": "text", "text": "You answer questions about the weather."},
+    {"type": "text", "text": "A long, stable reference text.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+]
+
+
+def test_a_cached_system_prompt_reaches_anthropic_as_sent_and_is_priced_by_ttl(gateway, fake):
+    fake.script(Behaviour.ok(cache_write=40, cache_write_1h=30, path="/v1/messages"))
+    raw = _sdk(gateway).messages.with_raw_response.create(
+        model="claude-3-5-haiku",
+        max_tokens=50,
+        extra_body={"top_k": 5},  # not in the SDK's typed signature
+        system=CACHED_SYSTEM,
+        tools=[{**WEATHER, "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "hi there", "cache_control": {"type": "ephemeral"}}]}
+        ],
+    )
+    message = raw.parse()
+    assert message.usage.cache_creation_input_tokens == 40
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 30
+    assert message.usage.cache_creation.ephemeral_5m_input_tokens == 10
+    [sent] = [r["json"] for r in fake.requests() if r["path"] == "/v1/messages"]
+    assert sent["system"] == CACHED_SYSTEM and sent["top_k"] == 5
+    assert sent["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    record = _record(gateway, raw.headers["x-request-id"])
+    assert (record["cache_write_tokens"], record["cache_write_1h_tokens"]) == ("40", "30")
+    # No 1-hour price set on the model: 1-hour writes at the 5-minute price, itself the input price.
+    assert record["cache_write_1h_price_per_mtok"] == record["input_price_per_mtok"] == "0.8"
+
+
+@pytest.mark.parametrize(("model", "kind"), [("gpt-4o-mini", "openai"), ("llama3", "ollama")])
+def test_cache_control_to_a_kind_without_it_is_refused_naming_the_block(gateway, fake, model, kind):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        _sdk(gateway).messages.create(
+            model=model, max_tokens=20, system=CACHED_SYSTEM, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "system[1].cache_control" in caught.value.body["error"]["message"]
+    message = caught.value.body["error"]["message"]
+    assert kind in message and "messages[0]" not in message  # named in the request's terms only
+    assert not fake.requests()  # no upstream was asked

@@ -38,6 +38,7 @@ from providers_app.adapters.types import (
     Part,
     ResponseFormat,
     TextPart,
+    Thinking,
     Tool,
     ToolCall,
     ToolChoice,
@@ -48,8 +49,9 @@ from .messages_shapes import NOT_YET
 from .shapes import Object, ShapeError, UnknownFields
 
 SEP = "\n\n"  # between text blocks of one turn, and system blocks
-OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config", "top_k"))
+OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config", "top_k", "thinking"))
 CACHE_CONTROL = ".cache_control"
+THINKING_BLOCKS = frozenset(("thinking", "redacted_thinking"))
 TOOL_CHOICES = {"auto": "auto", "any": "required", "tool": "function", "none": "none"}
 JSON_FORMAT_NAME = "output"  # the request model's json_schema needs a name; Anthropic's has none
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -94,6 +96,7 @@ class Origin:
     path: str  # the turn ("messages[2]"), the tool_result block, or "system"
     parts: list[str] = field(default_factory=list)  # each part's block
     calls: list[str] = field(default_factory=list)  # each tool call's tool_use block
+    thinking: str = ""  # an assistant turn's first thinking block
 
 
 _MESSAGE_FIELD = re.compile(r"messages\[(\d+)\](?:\.(content|tool_calls)\[(\d+)\])?(.*)")
@@ -121,6 +124,8 @@ def anthropic_field(name: str, origins: list[Origin]) -> str:
         if match.group(2) is not None:
             k, paths = int(match.group(3)), origin.parts if match.group(2) == "content" else origin.calls
             return (paths[k] if k < len(paths) else origin.path) + suffix
+        if rest == ".thinking":
+            return origin.thinking or origin.path
         return f"{origin.path}.tool_use_id" if rest == ".tool_call_id" else origin.path + suffix
     for pattern, replacement in _RENAMED:
         if pattern.fullmatch(name):
@@ -151,7 +156,7 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
             messages.append(Message(turn["role"], content))
             origins.append(Origin(f"messages[{i}]"))
             continue
-        cached = cached or any("cache_control" in b for b in content)
+        cached = cached or any("cache_control" in b or b["type"] in THINKING_BLOCKS for b in content)
         if turn["role"] == "assistant":
             _assistant(i, content, asked, messages, origins)
         else:
@@ -174,11 +179,23 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
 def _assistant(i: int, blocks: list[dict], asked: set[str], messages: list[Message], origins: list[Origin]) -> None:
     texts: list[str] = []
     calls: list[ToolCall] = []
+    thinking: list[Thinking] = []
     origin = Origin(f"messages[{i}]")
     for j, block in enumerate(blocks):
         kind = block["type"]
         if kind == "text":
             texts.append(block["text"])
+        elif kind in THINKING_BLOCKS:
+            if texts or calls:
+                raise InvalidRequest(
+                    "Thinking blocks come first in an assistant turn, as the answer gave them.",
+                    field=f"messages[{i}].content[{j}].type",
+                )
+            origin.thinking = origin.thinking or f"messages[{i}].content[{j}]"
+            if kind == "thinking":
+                thinking.append(Thinking(block["thinking"], block["signature"]))
+            else:
+                thinking.append(Thinking(redacted=block["data"]))
         elif kind == "tool_use":
             arguments = json.dumps(block["input"], ensure_ascii=False)
             calls.append(ToolCall(block["id"], block["name"], arguments, block.get("cache_control")))
@@ -186,10 +203,10 @@ def _assistant(i: int, blocks: list[dict], asked: set[str], messages: list[Messa
             asked.add(block["id"])
         else:
             raise InvalidRequest(
-                f"An assistant turn takes text and tool_use blocks, not {kind}.",
+                f"An assistant turn takes thinking, text and tool_use blocks, not {kind}.",
                 field=f"messages[{i}].content[{j}].type",
             )
-    messages.append(Message("assistant", SEP.join(texts), tool_calls=tuple(calls)))
+    messages.append(Message("assistant", SEP.join(texts), tool_calls=tuple(calls), thinking=tuple(thinking)))
     origins.append(origin)
 
 
@@ -216,8 +233,8 @@ def _user(i: int, blocks: list[dict], asked: set[str], messages: list[Message], 
             content = block.get("content")
             inner = [f"{where}.content[{k}]" for k in range(len(content))] if type(content) is list else []
             origins.append(Origin(where, inner))
-        elif kind == "tool_use":
-            raise InvalidRequest("tool_use blocks belong to assistant turns.", field=f"{where}.type")
+        elif kind == "tool_use" or kind in THINKING_BLOCKS:
+            raise InvalidRequest(f"{kind} blocks belong to assistant turns.", field=f"{where}.type")
         else:
             pending.append((j, block))
     flush()
@@ -278,7 +295,8 @@ def _options(body: dict[str, Any], cached: bool) -> ChatOptions | None:
     return ChatOptions.given(
         tools=tools,
         top_k=body.get("top_k"),
-        cache_control=True if cached or any(t.cache_control is not None for t in tools) else None,
+        thinking=body.get("thinking"),
+        anthropic_blocks=True if cached or any(t.cache_control is not None for t in tools) else None,
         tool_choice=_tool_choice(choice),
         parallel_tool_calls=False if choice is not None and choice.get("disable_parallel_tool_use") else None,
         response_format=None

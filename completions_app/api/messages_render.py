@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd, StreamEvent
-from providers_app.adapters.types import Choice, Usage
+from providers_app.adapters.types import Choice, Thinking, ThinkingDelta, Usage
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
@@ -63,7 +63,9 @@ def tool_input(arguments: str) -> dict[str, Any]:
 def message_json(result: CompletionResult) -> dict[str, Any]:
     choice = result.choices[0]
     text = choice.text or (choice.refusal or "")
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content: list[dict[str, Any]] = [thinking_json(t) for t in choice.thinking]
+    if text:
+        content.append({"type": "text", "text": text})
     content += [
         {"type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c.arguments)} for c in choice.tool_calls
     ]
@@ -77,6 +79,12 @@ def message_json(result: CompletionResult) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": usage_json(result.usage),
     }
+
+
+def thinking_json(t: Thinking) -> dict[str, Any]:
+    if t.redacted is not None:
+        return {"type": "redacted_thinking", "data": t.redacted}
+    return {"type": "thinking", "thinking": t.text, "signature": t.signature}
 
 
 def event(data: dict[str, Any]) -> bytes:
@@ -113,6 +121,8 @@ class EventRenderer:
         if isinstance(ev, StreamDelta):
             if ev.index != 0:  # one answer only (Anthropic's API has no `n`)
                 return out
+            if ev.thinking is not None:
+                self._thinking(out, ev.thinking)
             text = ev.text
             if ev.refusal:
                 self.refused = True
@@ -138,6 +148,18 @@ class EventRenderer:
             )
             out.append(event({"type": "message_stop"}))
         return out
+
+    def _thinking(self, out: list[bytes], t: ThinkingDelta) -> None:
+        key = f"thinking:{t.block}"
+        if t.redacted is not None:
+            self._start(out, key, {"type": "redacted_thinking", "data": t.redacted})
+            return
+        if self.open != key:
+            self._start(out, key, {"type": "thinking", "thinking": "", "signature": ""})
+        if t.text:
+            out.append(self._delta({"type": "thinking_delta", "thinking": t.text}))
+        if t.signature:
+            out.append(self._delta({"type": "signature_delta", "signature": t.signature}))
 
     def _tool(self, out: list[bytes], index: int, call_id: str | None, name: str | None, arguments: str) -> None:
         key = f"tool:{index}"

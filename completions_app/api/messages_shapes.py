@@ -5,10 +5,10 @@ the OpenAPI document shows and the tests check rendered answers against).
 Content blocks are told apart by `type`. What a shape cannot say is checked in
 messages_input.py (a tool_use only in an assistant turn, a tool_result only in a user turn and
 answering an earlier tool_use; an image's data). Fields of Anthropic's API that the gateway's
-request model cannot carry yet (NOT_YET: `thinking`, `service_tier`, `container`...) are not
+request model cannot carry yet (NOT_YET: `service_tier`, `container`, `mcp_servers`...) are not
 declared: each is refused by name with a 400 that says so (messages_input.not_yet).
-`cache_control` (on system, text, image, tool_use and tool_result blocks and on tools) and
-`top_k` are carried: sent as given to `anthropic` providers, refused by name by the kinds that
+`cache_control` (on system, text, image, tool_use and tool_result blocks and on tools), `top_k`,
+`thinking` and an assistant turn's thinking blocks are carried: sent as given to `anthropic` providers, refused by name by the kinds that
 have no such field.
 """
 
@@ -25,7 +25,7 @@ MAX_TOKENS_FIELD = Int(minimum=1, maximum=1_000_000, description="Most tokens to
 # yet. The next step: pass them as sent to `anthropic` providers (issue 16), refuse them for others.
 NOT_YET = frozenset(
     (
-        "thinking", "service_tier", "container", "mcp_servers", "context_management",
+        "service_tier", "container", "mcp_servers", "context_management",
         "citations", "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id", "prefill",
     )
 )  # fmt: skip
@@ -93,7 +93,37 @@ TOOL_RESULT_BLOCK = Object(
     required=("type", "tool_use_id"),
     description="A tool's result (user turns only), answering a tool_use of an earlier assistant turn.",
 )
-BLOCK = Tagged(TEXT_BLOCK, IMAGE_BLOCK, TOOL_USE_BLOCK, TOOL_RESULT_BLOCK, discriminator="type")
+THINKING_BLOCK = Object(
+    "AnthropicThinkingBlock",
+    {"type": Str(enum=("thinking",)), "thinking": Str(), "signature": Str()},
+    required=("type", "thinking", "signature"),
+    description="An earlier answer's thinking, passed back unmodified (assistant turns, before other blocks).",
+)
+REDACTED_THINKING_BLOCK = Object(
+    "AnthropicRedactedThinkingBlock",
+    {"type": Str(enum=("redacted_thinking",)), "data": Str()},
+    required=("type", "data"),
+    description="An earlier answer's redacted thinking, passed back unmodified.",
+)
+BLOCK = Tagged(
+    TEXT_BLOCK,
+    IMAGE_BLOCK,
+    TOOL_USE_BLOCK,
+    TOOL_RESULT_BLOCK,
+    THINKING_BLOCK,
+    REDACTED_THINKING_BLOCK,
+    discriminator="type",
+)
+THINKING = Object(
+    "AnthropicThinking",
+    {
+        "type": Str(enum=("enabled", "disabled", "adaptive")),
+        "budget_tokens": Int(minimum=1, description="type `enabled`: at least 1024, under max_tokens."),
+        "display": Str(enum=("summarized", "omitted")),
+    },
+    required=("type",),
+    description="Sent as given to anthropic providers; the other kinds refuse it.",
+)
 MESSAGE = Object(
     "AnthropicMessage",
     {
@@ -152,6 +182,7 @@ MESSAGES_REQUEST = Object(
         "temperature": Number(minimum=0, maximum=1, description="0 makes the answer cacheable."),
         "top_p": Number(minimum=0, maximum=1),
         "top_k": Int(minimum=1, description="anthropic and ollama providers; openai refuses it."),
+        "thinking": THINKING,
         "tools": Array(TOOL, max_items=128),
         "tool_choice": TOOL_CHOICE,
         "output_config": OUTPUT_CONFIG,
@@ -195,7 +226,9 @@ MESSAGE_FIELDS = {
     "type": Str(enum=("message",)),
     "role": Str(enum=("assistant",)),
     "model": Str(description="As requested."),
-    "content": Array(Tagged(ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type")),
+    "content": Array(
+        Tagged(THINKING_BLOCK, REDACTED_THINKING_BLOCK, ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type")
+    ),
     "stop_reason": STOP_REASON,
     "stop_sequence": Str(nullable=True),
     "usage": USAGE,
@@ -230,7 +263,9 @@ MESSAGES_EVENT = Tagged(
         {
             "type": Str(enum=("content_block_start",)),
             "index": _INDEX,
-            "content_block": Tagged(ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type"),
+            "content_block": Tagged(
+                THINKING_BLOCK, REDACTED_THINKING_BLOCK, ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type"
+            ),
         },
         required=("type", "index", "content_block"),
     ),
@@ -245,6 +280,16 @@ MESSAGES_EVENT = Tagged(
                     "InputJsonDelta",
                     {"type": Str(enum=("input_json_delta",)), "partial_json": Str()},
                     required=("type", "partial_json"),
+                ),
+                Object(
+                    "ThinkingDelta",
+                    {"type": Str(enum=("thinking_delta",)), "thinking": Str()},
+                    required=("type", "thinking"),
+                ),
+                Object(
+                    "SignatureDelta",
+                    {"type": Str(enum=("signature_delta",)), "signature": Str()},
+                    required=("type", "signature"),
                 ),
                 discriminator="type",
             ),
@@ -287,12 +332,7 @@ COUNT_TOKENS_REQUEST = Object(
         "tools": MESSAGES_REQUEST.fields["tools"],
         "tool_choice": TOOL_CHOICE,
         "output_config": OUTPUT_CONFIG,
-        "thinking": Object(
-            "AnthropicThinking",
-            {"type": Str(enum=("enabled", "disabled", "adaptive")), "budget_tokens": Int(minimum=1)},
-            required=("type",),
-            description="Sent as given (counting goes to an anthropic provider only).",
-        ),
+        "thinking": THINKING,
     },
     required=("model", "messages"),
     example={"model": "claude-3-5-haiku", "messages": [{"role": "user", "content": "Say hello."}]},

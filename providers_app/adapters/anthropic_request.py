@@ -23,7 +23,8 @@ What is translated, and how (docs/chat-surface.md has the field x kind table):
   input_schema {"type": "object"}). Either forced tool with the client's own tools is refused
   (`response_format`): the model could not both answer in JSON and call them.
 - reasoning_effort -> `output_config.effort` (minimal -> low); `user` -> metadata.user_id;
-  top_k -> top_k.
+  top_k -> top_k; thinking (the config) as sent, and an assistant turn's thinking blocks
+  (Message.thinking) back first in that turn, unmodified.
 - cache_control (from /v1/messages clients) goes back on the same block or tool it came on:
   system text blocks (the system prompt is then sent as blocks, not joined), text and image
   blocks, tool_use and tool_result blocks, tools.
@@ -39,7 +40,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart
+from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Thinking
 
 KIND = "anthropic"
 JSON_OBJECT_TOOL = "json_object"  # the forced tool that stands for response_format json_object
@@ -167,7 +168,7 @@ def _plain_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, 
     system: list[str] = []
     out: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
-        if m.parts or m.tool_calls or m.tool_call_id is not None:
+        if m.parts or m.tool_calls or m.tool_call_id is not None or m.thinking:
             return None
         if m.name is not None:
             raise cannot(f"messages[{i}].name")
@@ -206,8 +207,10 @@ def _rich_messages(messages: tuple[Message, ...]) -> tuple[str | list[dict[str, 
             elif content:  # Anthropic rejects empty text blocks
                 results_turn.append({"type": "text", "text": content})
             results_turn = None
-        elif m.role == "assistant" and m.tool_calls:
-            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+        elif m.role == "assistant" and (m.tool_calls or m.thinking):
+            blocks: list[dict[str, Any]] = [_thinking_block(t) for t in m.thinking]
+            if m.content:
+                blocks.append({"type": "text", "text": m.content})
             for j, call in enumerate(m.tool_calls):
                 use = {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call.arguments, i, j)}
                 if call.cache_control is not None:
@@ -219,6 +222,12 @@ def _rich_messages(messages: tuple[Message, ...]) -> tuple[str | list[dict[str, 
             out.append({"role": m.role, "content": _content(m)})
             results_turn = None
     return _system(system), out
+
+
+def _thinking_block(t: Thinking) -> dict[str, Any]:
+    if t.redacted is not None:
+        return {"type": "redacted_thinking", "data": t.redacted}
+    return {"type": "thinking", "thinking": t.text, "signature": t.signature}
 
 
 def _system(messages: list[Message]) -> str | list[dict[str, Any]]:
@@ -289,6 +298,8 @@ def _add_options(params: dict[str, Any], o: ChatOptions) -> None:
         output_config["effort"] = EFFORTS[o.reasoning_effort]
     if o.top_k is not None:
         params["top_k"] = o.top_k
+    if o.thinking is not None:
+        params["thinking"] = o.thinking
     if output_config:
         params["output_config"] = output_config
 

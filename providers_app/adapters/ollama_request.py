@@ -26,7 +26,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, cache_control_field
+from .types import ChatOptions, ChatRequest, ImagePart, Message, anthropic_block_field
 
 KIND = "ollama"
 THINK_LEVELS = ("low", "medium", "high")
@@ -67,13 +67,16 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
                     field=f"messages[{i}].tool_calls[{j}].function.arguments",
                 )
     if request.options is not None:
-        if (path := cache_control_field(request.messages, request.options)) is not None:
-            return _cannot(path, "Ollama has no prompt-cache breakpoints (it keeps a model's context on its own).")
+        if (path := anthropic_block_field(request.messages, request.options)) is not None:
+            what = "prompt-cache breakpoints" if path.endswith("cache_control") else "Anthropic's thinking blocks"
+            return _cannot(path, f"Ollama takes no {what}.")
         return _options_refusal(request.options)
     return None
 
 
 def _options_refusal(o: ChatOptions) -> InvalidRequest | None:
+    if o.thinking is not None:
+        return _cannot("thinking", "Ollama's nearest is `think` (reasoning_effort on /v1/chat/completions).")
     if o.n is not None and o.n > 1:
         return _cannot("n", "Ollama answers with one choice.")
     if o.logit_bias:

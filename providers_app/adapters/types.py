@@ -55,6 +55,16 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """One of Anthropic's thinking blocks, kept whole: an answer's (Choice.thinking), and an
+    assistant turn's sent back (Message.thinking), unmodified as Anthropic requires."""
+
+    text: str = ""  # `thinking`
+    signature: str = ""
+    redacted: str | None = None  # a redacted_thinking block's `data` (then text and signature are "")
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: str  # one of ROLES ("developer" arrives as "system")
     content: str  # the text (text parts joined); "" for an assistant turn of tool calls only
@@ -64,6 +74,7 @@ class Message:
     tool_call_id: str | None = None  # role "tool": the call it answers
     name: str | None = None  # the participant's name (OpenAI's `name`)
     cache_control: CacheControl | None = None  # role "tool": on Anthropic's tool_result block
+    thinking: tuple[Thinking, ...] = ()  # assistant turns: an earlier answer's thinking blocks, first
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +121,10 @@ class ChatOptions:
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
     top_k: int | None = None  # anthropic, ollama (Messages API ingress)
-    # True when a block or tool carries cache_control (anthropic_only_field finds which).
-    cache_control: bool | None = None
+    thinking: dict[str, Any] | None = None  # Anthropic's thinking config, as sent (anthropic only)
+    # True when a block, tool or turn carries what only Anthropic takes: cache_control, or an
+    # earlier answer's thinking blocks (anthropic_block_field finds the first).
+    anthropic_blocks: bool | None = None
     # Set by the service from the model's admin settings, not by clients:
     json_schema_via_tool: bool = False  # anthropic: json_schema as a forced tool, not output_config
 
@@ -148,16 +161,19 @@ class ChatOptions:
 _OPTION_FIELDS = (
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort", "top_k",
-    "cache_control",
+    "thinking", "anthropic_blocks",
 )  # fmt: skip
 
 
-def cache_control_field(messages: tuple[Message, ...], options: ChatOptions) -> str | None:
-    """The first cache_control of a request, as the field path of the service's input; None when
-    there is none. Kinds other than anthropic refuse it by that name."""
-    if not options.cache_control:
+def anthropic_block_field(messages: tuple[Message, ...], options: ChatOptions) -> str | None:
+    """The first cache_control or thinking block of a request, as the field path of the
+    service's input (`...cache_control`, `messages[i].thinking`); None when there is none.
+    Kinds other than anthropic refuse it by that name."""
+    if not options.anthropic_blocks:
         return None
     for i, m in enumerate(messages):
+        if m.thinking:
+            return f"messages[{i}].thinking"
         if m.cache_control is not None:
             return f"messages[{i}].cache_control"
         for k, part in enumerate(m.parts):
@@ -169,7 +185,7 @@ def cache_control_field(messages: tuple[Message, ...], options: ChatOptions) -> 
     for t, tool in enumerate(options.tools):
         if tool.cache_control is not None:
             return f"tools[{t}].cache_control"
-    return "cache_control"
+    return "anthropic_blocks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +223,7 @@ class Choice:
     refusal: str | None = None
     logprobs: Any = None  # OpenAI's logprobs object, as the provider sent it
     index: int = 0
+    thinking: tuple[Thinking, ...] = ()  # Anthropic's thinking blocks, before the text
 
 
 @dataclass(slots=True)
@@ -255,6 +272,18 @@ class StreamChunk:
     tool_calls: tuple[ToolCallDelta, ...] = ()
     refusal: str | None = None  # a fragment of a refusal
     logprobs: Any = None  # this piece's logprobs object (OpenAI's shape)
+    thinking: ThinkingDelta | None = None  # Anthropic: a piece of a thinking block
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of a streamed thinking block: `block` numbers the answer's thinking blocks
+    (0, 1...), a new number starts a new block. A redacted block comes whole (`redacted`)."""
+
+    block: int
+    text: str = ""
+    signature: str = ""
+    redacted: str | None = None
 
 
 # --- embeddings -----------------------------------------------------------------------------

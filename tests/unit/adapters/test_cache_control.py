@@ -27,7 +27,7 @@ def _request(*, cached: bool = True, top_k: int | None = None) -> ChatRequest:
         Message("tool", "done", tool_call_id="toolu_1", cache_control=EPHEMERAL),
     )
     options = ChatOptions(tools=(Tool("f", parameters=SCHEMA, cache_control=EPHEMERAL),), top_k=top_k,
-                          cache_control=True if cached else None)  # fmt: skip
+                          anthropic_blocks=True if cached else None)  # fmt: skip
     return ChatRequest(model="m", messages=messages, max_tokens=10, options=options)
 
 

@@ -176,7 +176,7 @@ def test_cache_control_stays_on_its_block_and_flags_the_options():
     assert assistant.tool_calls[0].cache_control == EPHEMERAL
     assert result.cache_control == EPHEMERAL and result.tool_call_id == "toolu_1"
     assert inp.options.tools[0].cache_control == EPHEMERAL
-    assert inp.options.cache_control is True and inp.options.top_k == 5
+    assert inp.options.anthropic_blocks is True and inp.options.top_k == 5
     # The service names these fields in its own terms; the client reads them in its own.
     assert anthropic_field("messages[0].content[0].cache_control", origins) == "system[0].cache_control"
     assert anthropic_field("messages[1].content[0].cache_control", origins) == "messages[0].content[0].cache_control"

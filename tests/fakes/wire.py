@@ -37,6 +37,8 @@ class Prompt:
     json_mode: bool = False  # JSON asked for without a schema
     images: int = 0  # well-formed image parts seen
     n: int = 1
+    thinking: bool = False  # Anthropic's thinking asked for: the answer starts with a thinking block
+    invalid: str | None = None  # what the real provider would answer 400 for (e.g. a tampered thinking block)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ async def respond(
         message = behaviour.message or f"fake {wire.name} error {status}"
         return web.json_response(wire.error_body(status, error_type, message), status=status, headers=behaviour.headers)
     prompt = wire.parse(body)
+    if prompt.invalid is not None:
+        return web.json_response(wire.error_body(400, wire.default_error_type(400), prompt.invalid), status=400)
     answer = answer_for(
         prompt,
         chunks=behaviour.chunks or state.config.chunks,

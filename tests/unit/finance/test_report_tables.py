@@ -216,3 +216,25 @@ def test_table_csv_bad_input(finance_client, data):
     assert finance_client.get(url, {"start": "2026-03-15", "end": "2026-03-01"}).status_code == 400
     assert finance_client.get(url, {"preset": "forever"}).status_code == 400
     assert Client().get(url, RANGE).status_code == 302  # not signed in: the login page
+
+
+def test_the_report_is_the_same_few_queries_whatever_the_records(finance_client, data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as q:
+            assert finance_client.get(REPORT, RANGE).status_code == 200
+        return len(q.captured_queries)
+
+    before = queries()
+    for i in range(40):  # new clients, new junk model names, more days
+        CompletionRecord.objects.create(
+            created_at=datetime(2026, 3, 8 + i % 8, i % 24, tzinfo=UTC),
+            request_id=f"more-{i}",
+            client_name=f"client-{i}",
+            model=f"no-such-model-{i}",
+            status="error",
+            http_status=404,
+        )
+    assert queries() == before <= 20

@@ -141,14 +141,16 @@ def _chart(qs: QuerySet[CompletionRecord], days: list[date], by_model: list[Row]
         if row["cost_usd"] <= 0:
             continue
         key = None if row["unknown"] else row["name"]
-        extra = row["filters"] and {k: v for k, v in row["filters"].items() if not k.startswith("created_at")}
+        costs = [cells.get((d, key), Decimal(0)) for d in days]
+        # A bar's link: the row's lookups for that one day ("" where the row has none, or no bar).
+        lookups = row["filters"] and {k: v for k, v in row["filters"].items() if not k.startswith("created_at")}
         series.append(
             {
                 "model": row["name"],
-                "costs": [cost_format(cells.get((d, key), Decimal(0))) for d in days],
+                "costs": [cost_format(c) for c in costs],
                 "links": [
-                    records_admin_url(created_at__date=d.isoformat(), **extra) if extra is not None else ""
-                    for d in days
+                    records_admin_url(created_at__date=d.isoformat(), **lookups) if lookups and c > 0 else ""
+                    for d, c in zip(days, costs, strict=True)
                 ],
             }
         )

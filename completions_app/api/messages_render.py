@@ -5,7 +5,8 @@ The message: a text block when there is text, then a tool_use block per tool cal
 the arguments parsed; arguments that are not a JSON object, which only a broken answer has, are
 kept as {"_arguments": the text} rather than lost). finish_reason -> stop_reason by STOP_REASONS,
 the inverse of the adapter's table (anthropic_answer.FINISH_REASONS). The service reports a stop
-sequence as "stop" without saying which, so stop_reason is end_turn and stop_sequence null.
+sequence as "stop"; when the provider said which (an anthropic provider does), stop_reason is
+stop_sequence and stop_sequence that sequence, else end_turn and null.
 Usage: input_tokens never counts cache reads or writes (as the service's Usage and Anthropic's).
 
 The stream: message_start (usage 0: the service tells its counts at the end), ping, then per
@@ -33,6 +34,8 @@ def message_id(request_id: str) -> str:
 def stop_reason(choice: Choice) -> str:
     if choice.refusal is not None:
         return "refusal"
+    if choice.stop_sequence is not None:
+        return "stop_sequence"
     given = choice.finish_reason or ("tool_calls" if choice.tool_calls else "stop")
     return STOP_REASONS.get(given, "end_turn")
 
@@ -76,7 +79,7 @@ def message_json(result: CompletionResult) -> dict[str, Any]:
         "model": result.model,
         "content": content,
         "stop_reason": stop_reason(choice),
-        "stop_sequence": None,
+        "stop_sequence": choice.stop_sequence,
         "usage": usage_json(result.usage),
     }
 
@@ -141,7 +144,7 @@ class EventRenderer:
                 event(
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": reason, "stop_sequence": None},
+                        "delta": {"stop_reason": reason, "stop_sequence": choice.stop_sequence},
                         "usage": usage_json(ev.result.usage),
                     }
                 )

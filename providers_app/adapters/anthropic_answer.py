@@ -95,6 +95,7 @@ def completion_from(body: Any, *, json_tool: str | None = None) -> Completion:
         finish_reason=finish_reason(str_or_none(body.get("stop_reason")), json_tool=json_tool),
         tool_calls=tuple(calls),
         thinking=tuple(thinking),
+        stop_sequence=str_or_none(body.get("stop_sequence")),
     )
     return Completion(
         choices=[choice],
@@ -118,6 +119,7 @@ class StreamState:
     response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     done: bool = False
     counted: Usage | None = None  # message_start's counts, until a chunk carries them (StreamChunk.counted)
     # content block index -> [tool call index, whether any argument text was sent]
@@ -162,6 +164,7 @@ class StreamState:
             self.counted = replace(self.usage)
         elif kind == "message_delta":
             self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
+            self.stop_sequence = str_or_none(field_of(event.get("delta"), "stop_sequence"))
             delta = event.get("usage")
             # output_tokens is cumulative; the others appear here only when they changed.
             self.usage.output_tokens = count(field_of(delta, "output_tokens"))
@@ -214,4 +217,5 @@ class StreamState:
             finish_reason=finish_reason(self.stop_reason, json_tool=self.json_tool),
             usage=self.usage,
             response_id=self.response_id,
+            stop_sequence=self.stop_sequence,
         )

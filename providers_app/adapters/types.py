@@ -224,6 +224,7 @@ class Choice:
     logprobs: Any = None  # OpenAI's logprobs object, as the provider sent it
     index: int = 0
     thinking: tuple[Thinking, ...] = ()  # Anthropic's thinking blocks, before the text
+    stop_sequence: str | None = None  # which stop sequence ended it, when the provider says (Anthropic)
 
 
 @dataclass(slots=True)
@@ -273,6 +274,7 @@ class StreamChunk:
     refusal: str | None = None  # a fragment of a refusal
     logprobs: Any = None  # this piece's logprobs object (OpenAI's shape)
     thinking: ThinkingDelta | None = None  # Anthropic: a piece of a thinking block
+    stop_sequence: str | None = None  # the last chunk: which stop sequence ended the answer, if said
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,3 +234,17 @@ def test_thinking_to_a_kind_without_it_is_refused_by_name(gateway, fake, model):
         )
     assert caught.value.body["error"]["param"] == "thinking"
     assert not fake.requests()
+
+
+def test_the_stop_sequence_an_anthropic_provider_names_is_passed_on(gateway, fake):
+    client = _sdk(gateway)
+    ask = {"model": "claude-3-5-haiku", "max_tokens": 50, "stop_sequences": ["HALT", "STOP"],
+           "messages": [{"role": "user", "content": "one two STOP three"}]}  # fmt: skip
+    message = client.messages.create(**ask)
+    assert (message.stop_reason, message.stop_sequence, message.content[0].text) == ("stop_sequence", "STOP", "one two")
+    with client.messages.stream(**ask) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "STOP")
+    # The openai kind does not say which sequence ended the answer: end_turn, as documented.
+    other = client.messages.create(**{**ask, "model": "gpt-4o-mini"})
+    assert (other.stop_reason, other.stop_sequence) == ("end_turn", None)

@@ -4,6 +4,9 @@ writes anything (Django's intermediate-page action pattern)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
@@ -14,10 +17,23 @@ from .models import Model, ModelPrice
 from .prices import PRICE_FIELDS
 
 
+class PriceHistoryFormSet(forms.BaseInlineFormSet):
+    """Shown, never posted: a change form's POST binds it to no rows, as if its management form
+    said 0, so the history cannot be edited through it and a POST that leaves it out (a script,
+    a form made before this inline) is still valid."""
+
+    def __init__(self, data: Any = None, files: Any = None, **kwargs: Any) -> None:
+        if data is not None:
+            prefix = kwargs.get("prefix") or self.get_default_prefix()
+            data = {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+        super().__init__(data, files, **kwargs)
+
+
 class ModelPriceInline(admin.TabularInline):
     """Every effective-dated price of the model, newest first; rows are never edited."""
 
     model = ModelPrice
+    formset = PriceHistoryFormSet
     verbose_name = "price"
     verbose_name_plural = "price history (newest first; each change adds a row)"
     extra = 0

@@ -98,8 +98,9 @@ def model_missing(catalog: Catalog, name: str) -> ModelNotFound:
     return ModelNotFound(f"Unknown model {name[:200]!r}.", field="model")
 
 
-def catalog_load() -> Catalog:
-    """Read the catalog from the database (sync; runs in a worker thread)."""
+def catalog_load(*, previous: Catalog | None = None) -> Catalog:
+    """Read the catalog from the database (sync; runs in a worker thread). `previous`, the
+    snapshot it replaces: an unpriced model is logged when it becomes one, not at every reload."""
     providers: dict[str, ProviderEntry] = {}
     by_id: dict[int, ProviderEntry] = {}
     keys_by_provider: dict[int, list[KeyEntry]] = {}
@@ -140,7 +141,8 @@ def catalog_load() -> Catalog:
         prices = model_prices(m)
         if prices is None:
             # Serving it would record a cost of nothing for tokens someone pays for.
-            log.warning("model %s has no price and is not marked free; left out (it will not serve)", m.name)
+            if previous is None or m.name not in previous.unpriced:
+                log.warning("model %s has no price and is not marked free; left out (it will not serve)", m.name)
             unpriced.add(m.name)
             continue
         models[m.name] = ModelEntry(
@@ -179,7 +181,8 @@ class _CatalogCache:
 
     async def _reload(self) -> None:
         try:
-            self.current = await db_run(catalog_load)
+            previous = self.current
+            self.current = await db_run(lambda: catalog_load(previous=previous))
         except Exception:
             log.exception("catalog reload failed; serving the previous snapshot")
 

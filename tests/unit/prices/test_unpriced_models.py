@@ -42,6 +42,13 @@ def test_the_catalog_leaves_out_an_unpriced_model_and_says_why(caplog):
         assert (p.input, p.output, p.cache_read, p.cache_write) == (ZERO, ZERO, ZERO, ZERO)
     assert catalog.models["priced"].prices.cache_read == Decimal("0.5")  # empty cache price: the input price
     assert "model no-price has no price and is not marked free; left out (it will not serve)" in caplog.text
+    # A reload that finds the same models unpriced says nothing more (it runs every CATALOG_TTL_S).
+    caplog.clear()
+    Model.objects.filter(name="half-price").update(output_per_mtok=None, input_per_mtok=None)
+    model_create("new-no-price", Model.objects.get(name="free").provider, input_price=None, output_price=None)
+    again = catalog_load(previous=catalog)
+    assert again.unpriced == frozenset({"no-price", "half-price", "new-no-price"})
+    assert "new-no-price" in caplog.text and "half-price" not in caplog.text and "model no-price" not in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)

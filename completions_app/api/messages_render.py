@@ -37,12 +37,16 @@ def stop_reason(choice: Choice) -> str:
     return STOP_REASONS.get(given, "end_turn")
 
 
-def usage_json(u: Usage) -> dict[str, int]:
+def usage_json(u: Usage) -> dict[str, Any]:
     return {
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cache_read_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        },
     }
 
 

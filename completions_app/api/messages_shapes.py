@@ -140,6 +140,14 @@ USAGE = Object(
         "output_tokens": Int(minimum=0),
         "cache_read_input_tokens": Int(minimum=0),
         "cache_creation_input_tokens": Int(minimum=0),
+        "cache_creation": Object(
+            "AnthropicCacheCreation",
+            {
+                "ephemeral_5m_input_tokens": Int(minimum=0),
+                "ephemeral_1h_input_tokens": Int(minimum=0, description="Priced at the model's 1-hour write price."),
+            },
+            required=("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"),
+        ),
     },
     required=("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
 )

@@ -84,6 +84,7 @@ def model_prices(m: Model) -> Prices | None:
         output=m.output_per_mtok,
         cache_read=m.cache_read_per_mtok if m.cache_read_per_mtok is not None else m.input_per_mtok,
         cache_write=m.cache_write_per_mtok if m.cache_write_per_mtok is not None else m.input_per_mtok,
+        cache_write_1h=m.cache_write_1h_per_mtok,
     )
 
 

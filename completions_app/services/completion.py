@@ -152,6 +152,7 @@ def _apply_usage(
                 output_tokens=estimated_output,
                 cache_read_tokens=counted.cache_read_tokens,
                 cache_write_tokens=counted.cache_write_tokens,
+                cache_write_1h_tokens=counted.cache_write_1h_tokens,
             )
         else:
             usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimated_output)

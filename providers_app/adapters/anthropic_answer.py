@@ -51,7 +51,14 @@ def usage_from(usage: Any) -> Usage:
         output_tokens=count(field_of(usage, "output_tokens")),
         cache_read_tokens=count(field_of(usage, "cache_read_input_tokens")),
         cache_write_tokens=count(field_of(usage, "cache_creation_input_tokens")),
+        cache_write_1h_tokens=cache_write_1h(usage),
     )
+
+
+def cache_write_1h(usage: Any) -> int:
+    """Of the cache writes, those with ttl "1h" (`cache_creation.ephemeral_1h_input_tokens`),
+    priced apart; 0 when the split is absent (every write then is a 5-minute one)."""
+    return count(field_of(field_of(usage, "cache_creation"), "ephemeral_1h_input_tokens"))
 
 
 def completion_from(body: Any, *, json_tool: str | None = None) -> Completion:
@@ -144,6 +151,8 @@ class StreamState:
                 self.usage.cache_read_tokens = count(tokens)
             if (tokens := field_of(delta, "cache_creation_input_tokens")) is not None:
                 self.usage.cache_write_tokens = count(tokens)
+            if field_of(delta, "cache_creation") is not None:
+                self.usage.cache_write_1h_tokens = cache_write_1h(delta)
         elif kind == "message_stop":
             self.done = True
         return None

@@ -156,8 +156,9 @@ class Usage:
     input_tokens: int = 0  # never includes cache reads or writes
     output_tokens: int = 0  # includes reasoning tokens (priced as output)
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, 5-minute and 1-hour
     reasoning_tokens: int = 0  # of output_tokens, those spent reasoning (for the record)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, those written for 1 hour (Anthropic ttl "1h")
 
 
 @dataclass(slots=True)

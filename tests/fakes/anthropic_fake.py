@@ -70,6 +70,10 @@ class AnthropicWire(ProviderWire):
             "input_tokens": answer.input_tokens,
             "cache_creation_input_tokens": answer.cache_write,
             "cache_read_input_tokens": answer.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": answer.cache_write - answer.cache_write_1h,
+                "ephemeral_1h_input_tokens": answer.cache_write_1h,
+            },
             "output_tokens": output_tokens,
         }
 

@@ -8,6 +8,7 @@ frames and error bodies look; faults are applied here, the same way for all of t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class Answer:
     cache_read: int
     cache_write: int
     tool_calls: tuple[ToolCallAnswer, ...] = ()
+    cache_write_1h: int = 0  # of cache_write
 
     @property
     def text(self) -> str:
@@ -214,6 +216,8 @@ async def respond(
         cache_read=behaviour.cache_read,
         cache_write=behaviour.cache_write,
     )
+    if behaviour.cache_write_1h:
+        answer = dataclasses.replace(answer, cache_write_1h=behaviour.cache_write_1h)
     if behaviour.kind == "wrong_shape":
         return web.json_response(wire.wrong_shape_body(), headers=behaviour.headers)
     if not prompt.stream:

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from .admin_prices import ModelPriceInline, sync_prices
 from .models import Model, ModelFallback, ModelPrice, Provider, ProviderKey, mode_named
 from .prices import price_history_record
 
@@ -171,7 +172,8 @@ class ModelAdmin(admin.ModelAdmin):
     ]
     list_filter = ["mode", "provider", "enabled", "cache_shared", "json_schema_via_tool"]
     search_fields = ["name", "upstream_model"]
-    inlines = [ModelFallbackInline]
+    actions = [sync_prices]
+    inlines = [ModelFallbackInline, ModelPriceInline]
 
     def save_model(self, request: HttpRequest, obj: Model, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -128,3 +128,20 @@ def rollup_recompute(
     written = sum(rollup_day(day) for day in days)
     log.info("cost roll-up: %d day(s) from %s, %d row(s)", len(days), days[0].date() if days else "-", written)
     return {"days": len(days), "rows": written, "since": days[0].isoformat() if days else None}
+
+
+def rollup_catch_up(*, now: datetime | None = None, max_days: int = 31) -> dict[str, Any]:
+    """Bring the roll-ups up to date without a beat: recompute from the newest roll-up's day
+    (or the first record's, when there is none) to now, at most `max_days` back.
+
+    For the admin's roll-up list, so it is never empty or stale for lack of a Celery beat.
+    Idempotent like rollup_recompute; a day with no records yet costs one empty query.
+    """
+    now = now or datetime.now(tz=UTC)
+    floor = now - timedelta(days=max_days)
+    newest = CostRollup.objects.order_by("-bucket_start").values_list("bucket_start", flat=True).first()
+    if newest is None:
+        newest = CompletionRecord.objects.order_by("created_at").values_list("created_at", flat=True).first()
+        if newest is None:
+            return {"days": 0, "rows": 0, "since": None}
+    return rollup_recompute(since=min(max(newest, floor), now), until=now + timedelta(seconds=1), now=now)

@@ -161,7 +161,7 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
     probes_task = None
     if probe_scheduler_wanted(os.environ, settings.PROBE_INTERVAL_S):
         probes_task = asyncio.create_task(probe_loop(interval_s=settings.PROBE_INTERVAL_S, stop=stop))
-        log.info("provider probes every %.0fs in this process", settings.PROBE_INTERVAL_S)
+        log.info("provider probes every %gs in this process (pid %d)", settings.PROBE_INTERVAL_S, os.getpid())
 
     await asyncio.wait([http_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.warning("shutting down: draining for up to %.0fs", grace_s)

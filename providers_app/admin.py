@@ -146,7 +146,7 @@ class ProviderAdmin(admin.ModelAdmin):
 @admin.register(ProviderKey)
 class ProviderKeyAdmin(admin.ModelAdmin):
     form = ProviderKeyForm
-    list_display = ["label", "provider", "secret_tail", "weight", "enabled", "probe", "last_used_at"]
+    list_display = ["label", "provider", "secret_ends", "weight", "enabled", "probe", "last_used_at"]
     list_filter = ["provider", "enabled", "healthy"]
     search_fields = ["label", "provider__name"]
     readonly_fields = [
@@ -163,6 +163,10 @@ class ProviderKeyAdmin(admin.ModelAdmin):
     @admin.display(description="Last probe")
     def probe(self, obj: ProviderKey) -> SafeString:
         return probe_summary(obj)
+
+    @admin.display(description="Secret ends with")
+    def secret_ends(self, obj: ProviderKey) -> str:
+        return f"…{obj.secret_tail}" if obj.secret_tail else "—"
 
 
 class FallbackFormSet(forms.BaseInlineFormSet):

@@ -75,12 +75,12 @@ async def probe_loop(
     interval_s: float,
     stop: asyncio.Event,
     run: Callable[[], Any] | None = None,
-    first_delay_s: float = FIRST_DELAY_S,
+    first_delay_s: float | None = None,
 ) -> int:
     """Tick every interval_s until `stop` is set; returns the number of ticks (for tests)."""
     run = run or (lambda: providers_probe_if_due(interval_s))
     ticks = 0
-    delay = first_delay_s
+    delay = min(FIRST_DELAY_S, interval_s) if first_delay_s is None else first_delay_s
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)

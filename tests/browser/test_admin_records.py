@@ -39,13 +39,13 @@ def records():
     return rows
 
 
-def _login(browser, live_server, user: str, next_url: str) -> None:
+def _login(driver, live_server, user: str, next_url: str) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(f"{live_server.url}{reverse('admin:login')}?{urlencode({'next': next_url})}")
-    browser.find_element(By.ID, "id_username").send_keys(user)
-    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "#login-form input[type=submit]").click()
+    driver.get(f"{live_server.url}{reverse('admin:login')}?{urlencode({'next': next_url})}")
+    driver.find_element(By.ID, "id_username").send_keys(user)
+    driver.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#login-form input[type=submit]").click()
 
 
 def test_records_list_fits_1366_px_and_totals_equal_the_sums(browser, live_server, django_user_model, records):  # noqa: F811
@@ -72,8 +72,16 @@ def test_records_list_fits_1366_px_and_totals_equal_the_sums(browser, live_serve
     box = browser.find_element(By.CSS_SELECTOR, "#changelist .results")
     assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", box)
     box_right = browser.execute_script("return arguments[0].getBoundingClientRect().right", box)
-    for css in ("th.column-created", "th.column-client_plain", "th.column-model", "th.column-status",
-                "th.column-tokens", "th.column-cost", "th.column-latency", "td.field-cost"):
+    for css in (
+        "th.column-created",
+        "th.column-client_plain",
+        "th.column-model",
+        "th.column-status",
+        "th.column-tokens",
+        "th.column-cost",
+        "th.column-latency",
+        "td.field-cost",
+    ):
         cell = browser.find_element(By.CSS_SELECTOR, f"#result_list {css}")
         right = browser.execute_script("return arguments[0].getBoundingClientRect().right", cell)
         assert right <= min(viewport, box_right), css

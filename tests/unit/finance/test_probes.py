@@ -167,7 +167,9 @@ def test_undecryptable_secret_is_reported_without_a_call(fake_good, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_probe_now_without_a_worker_runs_in_the_background_not_in_the_request(fake_good, admin_client, monkeypatch):
+def test_admin_probe_now_without_a_worker_runs_in_the_background_not_in_the_request(
+    fake_good, admin_client, monkeypatch
+):
     import threading
 
     from django.urls import reverse

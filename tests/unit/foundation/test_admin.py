@@ -102,7 +102,9 @@ def test_secret_can_be_replaced_never_read(populated, admin_client_logged):
 
 
 def test_admin_created_client_key_is_shown_once_and_stored_hashed(db, admin_client_logged):
-    resp = admin_client_logged.post(reverse("admin:completions_app_clientkey_add"), {"name": "from-admin", "active": "on"})
+    resp = admin_client_logged.post(
+        reverse("admin:completions_app_clientkey_add"), {"name": "from-admin", "active": "on"}
+    )
     assert resp.status_code == 200  # the page itself, not a redirect carrying the key anywhere
     text = resp.content.decode()
     from completions_app.models import ClientKey

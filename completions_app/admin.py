@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from .admin_format import usd_html
 from .admin_keys import ClientKeyAdmin, TeamAdmin
@@ -22,20 +23,18 @@ admin.site.site_url = None
 
 @admin.register(CostRollup)
 class CostRollupAdmin(ReadOnlyAdmin):
-    list_display = [
-        "period",
-        "bucket_start",
-        "model",
-        "provider",
-        "client_name",
-        "requests",
-        "errors",
-        "cache_hits",
-        "cost",
-    ]
+    list_display = ["period", "start", "model", "provider", "client", "requests", "errors", "cache_hits", "cost"]
     list_filter = ["period", "model", "provider", "client_name"]
     date_hierarchy = "bucket_start"
     change_list_template = "admin/completions_app/costrollup/change_list.html"
+
+    @admin.display(description="Start", ordering="bucket_start")
+    def start(self, obj: CostRollup) -> str:
+        return f"{timezone.localtime(obj.bucket_start):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Client", ordering="client_name")
+    def client(self, obj: CostRollup) -> str:
+        return obj.client_name or "—"
 
     @admin.display(description="Cost", ordering="cost_usd")
     def cost(self, obj: CostRollup) -> object:

@@ -136,7 +136,7 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
     ]
     search_fields = ["request_id", "model", "served_model", "client_name", "error_type"]
     date_hierarchy = "created_at"
-    list_select_related = ["client"]
+    list_select_related = False  # the list needs client_id and client_name only: no join
     show_full_result_count = False
     actions = ["export_csv"]
     change_list_template = "admin/completions_app/completionrecord/change_list.html"
@@ -255,6 +255,7 @@ def records_totals(qs: QuerySet[CompletionRecord]) -> dict[str, Any]:
     row["saved_exact"] = cost_format(row["cost_saved_usd"])
     row["cost_text"] = usd_text(row["cost_usd"])
     row["saved_text"] = usd_text(row["cost_saved_usd"])
+    row["requests_count"] = row["requests"]
     for f in ("requests", "input_tokens", "output_tokens"):
         row[f] = f"{row[f]:,}"
     return row

@@ -115,3 +115,30 @@ def test_records_list_fits_1366_px_and_totals_equal_the_sums(browser, live_serve
     if os.environ.get("AIPROXY_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOT))
+
+
+def test_a_new_client_key_is_shown_once_and_never_reaches_a_cookie(browser, live_server, django_user_model):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from completions_app.models import ClientKey
+    from completions_app.services.client_keys import client_key_hash
+
+    django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    _login(browser, live_server, "root", reverse("admin:completions_app_clientkey_add"))
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.ID, "id_name"))
+    browser.find_element(By.ID, "id_name").send_keys("from-browser")
+    browser.find_element(By.CSS_SELECTOR, "input[name=_save]").click()
+    WebDriverWait(browser, 15).until(lambda d: d.find_elements(By.ID, "new-client-key"))
+    plaintext = browser.find_element(By.ID, "new-client-key").get_attribute("value")
+    assert ClientKey.objects.get(name="from-browser").key_hash == client_key_hash(plaintext)
+    assert browser.page_source.count(plaintext) == 1
+    browser.find_element(By.ID, "copy-key").click()
+    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "copy-status").text)
+    # Not in any cookie the browser holds, not in the URL; gone on the next page.
+    assert all(plaintext not in c["value"] for c in browser.get_cookies())
+    assert plaintext not in browser.current_url
+    browser.find_element(By.ID, "done-link").click()
+    WebDriverWait(browser, 15).until(lambda d: "new-client-key" not in d.page_source)
+    assert plaintext not in browser.page_source
+    assert all(plaintext not in c["value"] for c in browser.get_cookies())

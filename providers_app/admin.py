@@ -9,7 +9,6 @@ from django.utils.safestring import SafeString
 
 from .models import Model, ModelFallback, ModelPrice, Provider, ProviderKey, mode_named
 from .prices import price_history_record
-from .tasks import probe_providers_enqueue, probes_queue_is_worker
 
 # Labels in words, set on the admin forms (read-only fields take them from Meta.labels too),
 # so the models and their migrations stay as they are.
@@ -135,6 +134,8 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Probe selected providers now", permissions=["change"])
     def probe_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        from .tasks import probe_providers_enqueue, probes_queue_is_worker  # noqa: PLC0415 - Celery loads on first use, not in serve
+
         probe_providers_enqueue(provider_ids=list(queryset.values_list("pk", flat=True)))
         where = "by a Celery worker" if probes_queue_is_worker() else "in the background"
         messages.info(

@@ -1,7 +1,7 @@
 """Provider probes on a schedule inside `serve`, so health is known without a Celery beat.
 
 One process of a `serve` runs it (the single process, or worker 0 of `--workers N`:
-aiproxy/runtime.py). Each tick probes only when no probe has run for most of an interval,
+aiproxy/runtime.py). Each tick probes only when some provider has not been probed for most of an interval,
 so a Celery beat, other replicas and "Probe now" clicks do not multiply the calls.
 The probe itself is blocking (its own event loop, database writes): it runs in a daemon
 thread and the serving event loop only awaits its end.
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Max
+from django.db.models import Min
 from django.utils import timezone
 
 from .models import Provider
@@ -35,10 +35,14 @@ def probe_due(*, last_probe_at: datetime | None, now: datetime, interval_s: floa
 
 
 def providers_probe_if_due(interval_s: float) -> dict[str, object] | None:
-    """Probe every enabled provider unless one was probed recently (by anyone); None = skipped."""
+    """Probe every enabled provider unless all were probed recently (by anyone); None = skipped.
+
+    The oldest probe decides: a "Probe now" of one provider does not delay the others'."""
     try:
-        last = Provider.objects.filter(enabled=True).aggregate(last=Max("last_probe_at"))["last"]
-        if not probe_due(last_probe_at=last, now=timezone.now(), interval_s=interval_s):
+        providers = Provider.objects.filter(enabled=True)
+        never = providers.filter(last_probe_at__isnull=True).exists()
+        oldest = None if never else providers.aggregate(oldest=Min("last_probe_at"))["oldest"]
+        if not probe_due(last_probe_at=oldest, now=timezone.now(), interval_s=interval_s):
             return None
         return providers_probe()
     finally:

@@ -79,6 +79,12 @@ def test_a_tick_probes_then_skips_while_the_last_probe_is_recent():
         assert results[1] is None  # probed a moment ago (by this loop, a beat or another replica)
         assert ProviderKey.objects.defer("secret").get().healthy is True
         assert len(fake.requests) == 1
+        # A provider not probed yet (or probed long ago) makes the next tick probe them all.
+        provider_create("late", "openai", fake.openai_base_url, keys=("sk-late-SECRET-2",))
+        t = threading.Thread(target=lambda: results.append(providers_probe_if_due(300)))
+        t.start()
+        t.join(30)
+        assert results[2]["probed"] == 2
 
 
 def test_serve_runs_the_schedule_in_one_process_only():

@@ -193,8 +193,11 @@ def test_cost_rollups_are_there_without_a_beat(db, base_day, finance_client):
     assert sum(r.requests for r in days) == 3
     assert sum((r.cost_usd for r in days), Decimal(0)) == Decimal("1.5")
     assert 'id="rollup-note"' in html and "$0.500000" in html
-    # A record arriving later is in the next opening.
+    # A record arriving later is in the next opening a minute on (at most one run a minute).
     record_create(now, cost="0.25")
+    finance_client.get(reverse("admin:completions_app_costrollup_changelist"))
+    assert sum(r.requests for r in CostRollup.objects.filter(period=CostRollup.Period.DAY)) == 3
+    CostRollup.objects.update(updated_at=now - timedelta(minutes=2))
     finance_client.get(reverse("admin:completions_app_costrollup_changelist"))
     assert sum(r.requests for r in CostRollup.objects.filter(period=CostRollup.Period.DAY)) == 4
 

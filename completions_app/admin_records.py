@@ -39,6 +39,8 @@ RECORD_LABELS = {
     "output_price_per_mtok": "Output price (USD per 1M tokens)",
     "cache_read_price_per_mtok": "Cache read price (USD per 1M tokens)",
     "cache_write_price_per_mtok": "Cache write price (USD per 1M tokens)",
+    "cache_write_1h_price_per_mtok": "Cache write price, 1-hour TTL (USD per 1M tokens)",
+    "cache_write_1h_tokens": "Cache write tokens, 1-hour TTL",
     "cost_usd": "Cost (USD, exact)",
     "cost_saved_usd": "Saved by cache (USD, exact)",
     "latency_ms": "Latency (ms)",
@@ -163,11 +165,12 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
             {
                 "fields": [
                     ("input_tokens", "output_tokens", "reasoning_tokens"),
-                    ("cache_read_tokens", "cache_write_tokens", "usage_estimated"),
+                    ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens"),
+                    "usage_estimated",
                     ("cost_display", "cost_usd"),
                     ("cached", "saved_display", "cost_saved_usd"),
                     ("input_price_per_mtok", "output_price_per_mtok"),
-                    ("cache_read_price_per_mtok", "cache_write_price_per_mtok"),
+                    ("cache_read_price_per_mtok", "cache_write_price_per_mtok", "cache_write_1h_price_per_mtok"),
                 ]
             },
         ),

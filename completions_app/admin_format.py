@@ -16,10 +16,14 @@ USD_PLACES = 6  # $0.000148: a cheap request is still readable, a month's total 
 
 
 def usd_text(value: Decimal | None, places: int = USD_PLACES) -> str:
-    """Dollars with thousands separators and a fixed number of places: "$1,234.567890"."""
+    """Dollars with thousands separators and a fixed number of places: "$1,234.567890"; a
+    nonzero amount too small to show is "<$0.000001", never "$0.000000" (as the report does)."""
     if value is None:
         return "—"
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    step = Decimal(1).scaleb(-places)
+    rounded = value.quantize(step, rounding=ROUND_HALF_UP)
+    if value and not rounded:
+        return f"<${step:f}" if value > 0 else f">-${step:f}"
     sign = "-" if rounded < 0 else ""
     return f"{sign}${abs(rounded):,.{places}f}"
 

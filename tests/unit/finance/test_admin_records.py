@@ -109,7 +109,8 @@ def test_cost_in_dollars_with_6_places_exact_on_hover(db, base_day, finance_clie
     assert "0.000147750000" not in html
     for header in ("Created", "Client", "Model", "Status", "Tokens in / out", "Cost", "Latency (ms)"):
         assert re.search(rf'<div class="text">(<a[^>]*>|<span>){re.escape(header)}(</a>|</span>)</div>', html), header
-    assert usd_text(Decimal("1234.5678915")) == "$1,234.567892" and usd_text(Decimal("-0.0000004")) == "$0.000000"
+    assert usd_text(Decimal("1234.5678915")) == "$1,234.567892" and usd_text(Decimal("0")) == "$0.000000"
+    assert usd_text(Decimal("0.0000004")) == "<$0.000001" and usd_text(Decimal("-0.0000004")) == ">-$0.000001"
 
 
 def _links(html: str) -> set[str]:

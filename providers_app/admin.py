@@ -134,10 +134,18 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Probe selected providers now", permissions=["change"])
     def probe_now(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
-        from .tasks import probe_providers_enqueue, probes_queue_is_worker  # noqa: PLC0415 - Celery loads on first use, not in serve
+        from .tasks import (  # noqa: PLC0415 - Celery loads on first use, not in serve
+            probe_providers_enqueue,
+            probes_background_running,
+            probes_queue_is_worker,
+        )
 
+        worker = probes_queue_is_worker()
+        if not worker and probes_background_running():
+            messages.warning(request, "A probe is already running in the background; reload this page in a moment.")
+            return
         probe_providers_enqueue(provider_ids=list(queryset.values_list("pk", flat=True)))
-        where = "by a Celery worker" if probes_queue_is_worker() else "in the background"
+        where = "by a Celery worker" if worker else "in the background"
         messages.info(
             request,
             f"Probe started {where}: it takes up to the providers' timeouts. Reload this page to see the results.",

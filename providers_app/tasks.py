@@ -46,6 +46,10 @@ def probes_queue_is_worker() -> bool:
     return not app.conf.task_always_eager
 
 
+def probes_background_running() -> bool:
+    return _background.locked()
+
+
 def _probe_in_thread(ids: list[int] | None) -> None:
     try:
         providers_probe(provider_ids=ids)

@@ -179,22 +179,31 @@ def test_admin_probe_now_without_a_worker_runs_in_the_background_not_in_the_requ
 
     # The embedded default: no broker, tasks eager (CI sets REDIS_URL, so force it).
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    fake_good.script(Behaviour.hang(0.5, path="/v1/models", times=-1))  # a slow upstream
+    fake_good.script(Behaviour.hang(1.0, path="/v1/models", times=-1))  # a slow upstream
     p = provider_create("clicked", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
     other = provider_create("other", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
     resp = admin_client.post(
-        reverse("admin:providers_app_provider_changelist"), {"action": "probe_now", "_selected_action": [p.pk]}
+        reverse("admin:providers_app_provider_changelist"),
+        {"action": "probe_now", "_selected_action": [p.pk]},
+        follow=True,
     )
-    assert resp.status_code == 302
+    assert resp.redirect_chain[0][1] == 302
+    assert "Probe started in the background" in resp.content.decode()
     # The page came back before the probe ended: the probe is in its own thread.
     assert _key("clicked").healthy is None
     threads = [t for t in threading.enumerate() if t.name == BACKGROUND_THREAD_NAME]
     assert len(threads) == 1
+    # A second click meanwhile starts nothing more, and says so.
+    again = admin_client.post(
+        reverse("admin:providers_app_provider_changelist"),
+        {"action": "probe_now", "_selected_action": [p.pk]},
+        follow=True,
+    )
+    assert "already running in the background" in again.content.decode()
+    assert len([t for t in threading.enumerate() if t.name == BACKGROUND_THREAD_NAME]) == 1
     threads[0].join(timeout=30)
     assert _key("clicked").healthy is True
     assert Provider.objects.get(pk=other.pk).healthy is None  # only the selected providers
-    page = admin_client.get(reverse("admin:providers_app_provider_changelist")).content.decode()
-    assert "Probe started in the background" in page
 
 
 def test_admin_probe_now_with_a_broker_queues_a_task_after_commit(

@@ -7,19 +7,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from .admin_prices import ModelPriceInline, sync_prices
+from .admin_prices import PRICE_LABELS, ModelPriceInline, sync_prices
 from .models import Model, ModelFallback, ModelPrice, Provider, ProviderKey, mode_named
 from .prices import price_history_record
 
-# Labels in words, set on the admin forms (read-only fields take them from Meta.labels too),
-# so the models and their migrations stay as they are.
-PRICE_LABELS = {
-    "input_per_mtok": "Input price (USD per 1M tokens)",
-    "output_per_mtok": "Output price (USD per 1M tokens)",
-    "cache_read_per_mtok": "Cache read price (USD per 1M tokens)",
-    "cache_write_per_mtok": "Cache write price (USD per 1M tokens)",
-    "cache_write_1h_per_mtok": "Cache write price, 1-hour TTL (USD per 1M tokens)",
-}
 PROBE_LABELS = {
     "healthy": "Healthy",
     "last_probe_at": "Last probe",

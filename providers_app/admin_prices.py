@@ -29,10 +29,29 @@ class PriceHistoryFormSet(forms.BaseInlineFormSet):
         super().__init__(data, files, **kwargs)
 
 
+# Labels in words, set on the admin forms (read-only fields take them from Meta.labels too),
+# so the models and their migrations stay as they are.
+PRICE_LABELS = {
+    "input_per_mtok": "Input price (USD per 1M tokens)",
+    "output_per_mtok": "Output price (USD per 1M tokens)",
+    "cache_read_per_mtok": "Cache read price (USD per 1M tokens)",
+    "cache_write_per_mtok": "Cache write price (USD per 1M tokens)",
+    "cache_write_1h_per_mtok": "Cache write price, 1-hour TTL (USD per 1M tokens)",
+}
+
+
+class ModelPriceForm(forms.ModelForm):
+    class Meta:
+        model = ModelPrice
+        fields = "__all__"
+        labels = {**PRICE_LABELS, "valid_from": "Valid from", "changed_by": "Changed by"}
+
+
 class ModelPriceInline(admin.TabularInline):
     """Every effective-dated price of the model, newest first; rows are never edited."""
 
     model = ModelPrice
+    form = ModelPriceForm
     formset = PriceHistoryFormSet
     verbose_name = "price"
     verbose_name_plural = "price history (newest first; each change adds a row)"

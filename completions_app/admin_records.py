@@ -251,13 +251,17 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
         return csv_streaming_response(request, queryset.order_by("created_at", "id"), filename="completion-records.csv")
 
 
+TOTAL_PLACES = 4  # as the finance report's cost columns (metrics_app/formatting.py)
+
+
 def records_totals(qs: QuerySet[CompletionRecord]) -> dict[str, Any]:
     """One aggregate over the list's filtered records (exact money sums, as the finance report's)."""
     row = aggregate_row(qs.order_by().aggregate(**record_aggregates()))
     row["cost_exact"] = cost_format(row["cost_usd"])
     row["saved_exact"] = cost_format(row["cost_saved_usd"])
-    row["cost_text"] = usd_text(row["cost_usd"])
-    row["saved_text"] = usd_text(row["cost_saved_usd"])
+    # Totals at the finance report's precision, so a drill-down reads the amount that was clicked.
+    row["cost_text"] = usd_text(row["cost_usd"], TOTAL_PLACES)
+    row["saved_text"] = usd_text(row["cost_saved_usd"], TOTAL_PLACES)
     row["requests_count"] = row["requests"]
     for f in ("requests", "input_tokens", "output_tokens"):
         row[f] = f"{row[f]:,}"

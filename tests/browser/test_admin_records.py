@@ -16,6 +16,7 @@ import pytest
 from django.urls import reverse
 
 from completions_app.admin_format import usd_text
+from completions_app.admin_records import TOTAL_PLACES
 from completions_app.models import CompletionRecord
 from completions_app.services.cost import cost_format
 from metrics_app.finance import records_admin_url
@@ -105,7 +106,7 @@ def test_records_list_fits_1366_px_and_totals_equal_the_sums(browser, live_serve
     assert browser.find_element(By.ID, "totals-output-tokens").text == f"{sum(r.output_tokens for r in in_range):,}"
     cost = browser.find_element(By.ID, "totals-cost")
     assert Decimal(cost.get_attribute("data-exact")) == total_cost
-    assert cost.text == usd_text(total_cost)
+    assert cost.text == usd_text(total_cost, TOTAL_PLACES)
     assert Decimal(browser.find_element(By.ID, "totals-saved").get_attribute("data-exact")) == total_saved
 
     # The report's range is the active, removable date filter.

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from completions_app.admin_format import usd_text
+from completions_app.admin_records import TOTAL_PLACES
 from completions_app.models import ClientKey, CompletionRecord, CostRollup
 from completions_app.services.client_keys import client_key_create
 from completions_app.services.cost import cost_format
@@ -75,8 +76,8 @@ def test_totals_line_equals_the_sums_of_the_filtered_records(records, admin_clie
     assert totals["input-tokens"] == f"{records_sum('input_tokens', **lookups):,}"
     assert totals["output-tokens"] == f"{records_sum('output_tokens', **lookups):,}"
     cost, saved = records_sum("cost_usd", **lookups), records_sum("cost_saved_usd", **lookups)
-    assert Decimal(totals["cost-exact"]) == cost and totals["cost"] == usd_text(cost)
-    assert Decimal(totals["saved-exact"]) == saved and totals["saved"] == usd_text(saved)
+    assert Decimal(totals["cost-exact"]) == cost and totals["cost"] == usd_text(cost, TOTAL_PLACES)
+    assert Decimal(totals["saved-exact"]) == saved and totals["saved"] == usd_text(saved, TOTAL_PLACES)
 
 
 def test_the_reports_links_arrive_as_active_removable_date_filters(records, finance_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from completions_app.services.client_keys import client_key_create
@@ -48,3 +49,12 @@ def model_create(
 def client_create(name: str = "tester", models: tuple[str, ...] = ()) -> str:
     """Returns the plaintext key."""
     return client_key_create(name=name, model_names=models)[1]
+
+
+def minute_room(seconds: float = 10.0) -> None:
+    """Wait for the next minute when fewer than `seconds` of this one are left. The rpm and tpm
+    windows are epoch minutes: a test that fills one and expects a refusal must not cross into
+    the next minute halfway (where the count starts again)."""
+    left = 60.0 - time.time() % 60.0
+    if left < seconds:
+        time.sleep(left + 0.05)

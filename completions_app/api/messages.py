@@ -76,7 +76,7 @@ async def _events(
     # As sse.sse_reply, in Anthropic's event framing: aclosing, so that a client that disconnects
     # closes the service's stream (the upstream call is cancelled and the record written).
     async with aclosing(events) as stream:
-        for chunk in render.opening():
+        for chunk in render.opening(start.counted):
             yield chunk
         try:
             async for ev in stream:

@@ -9,7 +9,8 @@ sequence as "stop"; when the provider said which (an anthropic provider does), s
 stop_sequence and stop_sequence that sequence, else end_turn and null.
 Usage: input_tokens never counts cache reads or writes (as the service's Usage and Anthropic's).
 
-The stream: message_start (usage 0: the service tells its counts at the end), ping, then per
+The stream: message_start (usage: the input and cache counts when the provider sent them
+before its answer, as an anthropic provider does; else 0, told at the end), ping, then per
 block content_block_start / content_block_delta (text_delta, input_json_delta) /
 content_block_stop, each block closed before the next opens; message_delta with stop_reason
 and the whole usage (input and cache counts too, which the SDK's accumulator takes from it);
@@ -19,6 +20,7 @@ message_stop. A stream cut after its start ends with an `error` event.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd, StreamEvent
@@ -106,7 +108,9 @@ class EventRenderer:
         self.tool_blocks: dict[int, int] = {}  # tool call index -> its block's index
         self.refused = False
 
-    def opening(self) -> list[bytes]:
+    def opening(self, counted: Usage | None = None) -> list[bytes]:
+        """message_start with the input and cache counts when the provider sent them first (an
+        anthropic provider does; others tell every count at the end, so 0 here), and ping."""
         message = {
             "id": message_id(self.request_id),
             "type": "message",
@@ -115,7 +119,7 @@ class EventRenderer:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_json(Usage()),
+            "usage": usage_json(replace(counted, output_tokens=0) if counted is not None else Usage()),
         }
         return [event({"type": "message_start", "message": message}), event({"type": "ping"})]
 

@@ -256,7 +256,8 @@ MESSAGES_EVENT = Tagged(
         "MessageStartEvent",
         {"type": Str(enum=("message_start",)), "message": Object("MessageStartMessage", MESSAGE_FIELDS)},
         required=("type", "message"),
-        description="usage: input counts are 0 here; the final ones are on message_delta.",
+        description="usage: the input and cache counts when the provider sent them first (anthropic "
+        "providers), else 0; the final ones are on message_delta.",
     ),
     Object(
         "ContentBlockStartEvent",

@@ -364,7 +364,14 @@ async def _stream_upstream(
     stop_sequence: str | None = None
     headers = o.admission.headers if o.admission is not None else None
     try:
-        yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False, limit_headers=headers)
+        yield StreamStart(
+            o.ctx.request_id,
+            o.served_model,
+            o.provider,
+            cached=False,
+            limit_headers=headers,
+            counted=chunk.counted if chunk is not None else None,
+        )
         while chunk is not None:
             if chunk.counted is not None:  # before the yield: the consumer may stop there
                 counted = chunk.counted

@@ -112,6 +112,8 @@ class StreamStart:
     provider: str
     cached: bool
     limit_headers: dict[str, str] | None = None  # a limited key's x-ratelimit-* (Admission.headers)
+    # The input and cache counts a provider sent before its answer (Anthropic's message_start).
+    counted: Usage | None = None
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from aiproxy.v1 import proxy_pb2 as pb
 from completions_app.models import ClientKey
 from completions_app.services import auth
 from completions_app.services.db import db_run
+from tests.factories import minute_room
 
 from .grpc_fixtures import GrpcGateway, fake_upstream, gateway_rows, grpc_gateway
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def limit(**fields: object) -> str:
     """Set limits on the gateway's client key; its name."""
+    minute_room()
 
     def update() -> str:
         row = ClientKey.objects.get(name__startswith="grpc-e2e-")

@@ -5,6 +5,7 @@ event, and bad input answered in Anthropic's shape."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import anthropic
@@ -248,3 +249,14 @@ def test_the_stop_sequence_an_anthropic_provider_names_is_passed_on(gateway, fak
     # The openai kind does not say which sequence ended the answer: end_turn, as documented.
     other = client.messages.create(**{**ask, "model": "gpt-4o-mini"})
     assert (other.stop_reason, other.stop_sequence) == ("end_turn", None)
+
+
+def test_message_start_carries_the_input_counts_an_anthropic_provider_sent_first(gateway, fake):
+    fake.script(Behaviour.ok(cache_read=7, path="/v1/messages"))
+    body = {"model": "claude-3-5-haiku", "max_tokens": 50, "stream": True,
+            "messages": [{"role": "user", "content": "one two three"}]}  # fmt: skip
+    frames = [f for f in _post(gateway, body).text.split("\n\n") if f]
+    start = json.loads(frames[0].split("data: ", 1)[1])
+    assert start["message"]["usage"]["input_tokens"] == 3
+    assert start["message"]["usage"]["cache_read_input_tokens"] == 7
+    assert start["message"]["usage"]["output_tokens"] == 0

@@ -15,7 +15,7 @@ import pytest
 from aiproxy.asgi import application
 from completions_app.models import ClientKey, Team
 from completions_app.services.db import db_run
-from tests.factories import client_create
+from tests.factories import client_create, minute_room
 from tests.fakes.behaviour import Behaviour
 from tests.unit.services.conftest import gw
 
@@ -35,6 +35,7 @@ async def http(gw):
 
 async def limited_key(name: str, team: dict | None = None, **limits: object) -> dict[str, str]:
     """A client key with these limits (and a team with its own); its auth header."""
+    minute_room()
 
     def create() -> str:
         key = client_create(name)

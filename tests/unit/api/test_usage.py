@@ -23,7 +23,7 @@ from completions_app.services.gateway_state import gateway_state
 from completions_app.services.limit_types import Ask, Limits, Owner
 from completions_app.services.spend import periods_at
 from completions_app.services.types import ClientIdentity
-from tests.factories import client_create
+from tests.factories import client_create, minute_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,6 +79,7 @@ def _record(client: ClientKey | None, created_at: datetime, cost: str, tokens: t
 
 
 def _key(name: str, *, team: Team | None = None, **limits: object) -> tuple[ClientKey, str]:
+    minute_room()
     plaintext = client_create(name)
     ClientKey.objects.filter(name=name).update(team=team, **limits)
     return ClientKey.objects.get(name=name), plaintext

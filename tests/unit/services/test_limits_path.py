@@ -26,6 +26,7 @@ from providers_app.errors import (
     UpstreamBadRequest,
     UpstreamError,
 )
+from tests.factories import minute_room
 from tests.fakes.behaviour import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,6 +42,7 @@ def limiter(gw_state):
 
 def limited(gw, **limits) -> Owner:
     """Give the test's client key these limits (as identity_lookup would); its Owner."""
+    minute_room()
     owner = Owner(kind="key", id=gw.client.id, name=gw.client.name, limits=Limits(**limits))
     gw.client = replace(gw.client, owners=(owner,))
     return owner

@@ -151,6 +151,7 @@ class BenchGateway(GatewayProcess):
             "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(48),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CATALOG_TTL_S": "5",
+            "PROBE_INTERVAL_S": "0",  # nothing but the load reaches the fake
             "LOG_LEVEL": "WARNING",
             "DATABASE_URL": "",  # always SQLite here: one file per case
             "REDIS_URL": redis_url,

@@ -68,6 +68,9 @@ class GatewayProcess:
             "METRICS_PORT": str(self.metrics_port),
             "BIND_HOST": "127.0.0.1",
             "CATALOG_TTL_S": "0.5",
+            # No scheduled provider probes (they would call the fakes that tests count): a
+            # test of the schedule sets its own interval (tests/e2e/test_workers.py).
+            "PROBE_INTERVAL_S": "0",
             **(env or {}),
         }
         # Only what the test asks for, not the suite's own REDIS_URL.

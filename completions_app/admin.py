@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 
+from . import admin_tokens  # noqa: F401 - management tokens and the history list, in their own module
 from .csv_download import csv_streaming_response
 from .models import ClientKey, CompletionRecord, CostRollup, LimitFields, Team
 from .services.client_keys import client_key_generate, client_key_hash

@@ -39,6 +39,12 @@ class ManagementView(APIView):
     def get_exception_handler(self) -> Callable[[Exception, dict], Any]:
         return exception_handler
 
+    def handle_exception(self, exc: Exception) -> Any:
+        # Errors are JSON, also when CSV was asked for (`?format=csv`).
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
 
 def changed_fields(instance: DjangoModel, data: dict[str, Any], always: tuple[str, ...] = ()) -> list[str]:
     """The names in `data` whose value differs from the instance's (read before saving);

@@ -4,7 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from .clients import ClientKeyViewSet, TeamViewSet
-from .models import ModelViewSet
+from .llm_models import ModelViewSet
 from .providers import ProviderKeyViewSet, ProviderViewSet
 from .records import RecordViewSet, SummaryView
 

@@ -111,6 +111,11 @@ class RecordViewSet(ManagementView, mixins.ListModelMixin, mixins.RetrieveModelM
     pagination_class = RecordPagination
     renderer_classes = [JSONRenderer, CSVRenderer]
 
+    def get_renderers(self) -> list[BaseRenderer]:
+        if self.action == "list":
+            return super().get_renderers()
+        return [JSONRenderer()]  # one record is JSON only
+
     def get_queryset(self) -> QuerySet[CompletionRecord]:
         if self.action == "list":
             return records_for(self.request).select_related("client__team")

@@ -15,7 +15,16 @@ from completions_app.services.db import db_run
 from completions_app.services.management_tokens import TOKEN_PREFIX, management_token_create
 from tests.factories import client_create
 
-READS = ["providers", "provider-keys", "models", "teams", "client-keys", "records", "costs/summary", "models/{big}/prices"]
+READS = [
+    "providers",
+    "provider-keys",
+    "models",
+    "teams",
+    "client-keys",
+    "records",
+    "costs/summary",
+    "models/{big}/prices",
+]
 FINANCE_READS = {"models", "records", "costs/summary", "models/{big}/prices"}
 
 

@@ -2,8 +2,9 @@
 
 - `admin`: manages providers, provider keys, models (and fallbacks), teams and client keys;
   reads price history, cost records and roll-ups.
-- `finance` (0002): reads cost records and roll-ups; now also models and their price
-  history ("what did model X cost on date D"). Still nothing on Provider or ProviderKey.
+- `finance` (0002): reads cost records and roll-ups; now also model price history
+  ("what did model X cost on date D", GET /api/v1/models/{id}/prices; ModelPrice has no
+  admin page of its own). Still nothing on Provider, ProviderKey or Model.
 """
 
 from django.db import migrations
@@ -23,7 +24,7 @@ READ_ONLY = [
     ("completions_app", "completionrecord"),
     ("completions_app", "costrollup"),
 ]
-FINANCE_ADDED = [("providers_app", "view_model"), ("providers_app", "view_modelprice")]
+FINANCE_ADDED = [("providers_app", "view_modelprice")]
 
 
 def _permissions_created(apps):

@@ -42,7 +42,6 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ManagementToken.Role.FINANCE: (
         "completions_app.view_completionrecord",
         "completions_app.view_costrollup",
-        "providers_app.view_model",
         "providers_app.view_modelprice",
     ),
 }

@@ -1,5 +1,5 @@
 """Each role against each read and write endpoint, with the real permissions: admin writes;
-finance (token or staff session) reads records, summaries, models and prices only; a client
+finance (token or staff session) reads records, summaries and price history only; a client
 key and nobody get 401. A management token is refused on /v1 too."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ READS = [
     "costs/summary",
     "models/{big}/prices",
 ]
-FINANCE_READS = {"models", "records", "costs/summary", "models/{big}/prices"}
+FINANCE_READS = {"records", "costs/summary", "models/{big}/prices"}
 
 
 def _path(name: str, rows: dict) -> str:

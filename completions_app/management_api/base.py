@@ -49,7 +49,16 @@ class ManagementView(APIView):
 def changed_fields(instance: DjangoModel, data: dict[str, Any], always: tuple[str, ...] = ()) -> list[str]:
     """The names in `data` whose value differs from the instance's (read before saving);
     the names in `always` (a secret: its value is never compared or shown) count when given."""
-    return [name for name, value in data.items() if name in always or getattr(instance, name, None) != value]
+    changed = []
+    for name, value in data.items():
+        current = getattr(instance, name, None)
+        if isinstance(value, list) and hasattr(current, "all"):  # a many-to-many: compare the members
+            differs = {obj.pk for obj in current.all()} != {obj.pk for obj in value}
+        else:
+            differs = current != value
+        if name in always or differs:
+            changed.append(name)
+    return changed
 
 
 class ManagedViewSet(ManagementView, viewsets.ModelViewSet):

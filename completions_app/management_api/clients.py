@@ -25,6 +25,7 @@ from providers_app.models import Model
 
 from .audit import audit_changed, audit_created
 from .base import ManagedViewSet
+from .strict import StrictFieldsMixin
 
 LIMIT_FIELDS = [
     "rpm",
@@ -38,7 +39,7 @@ LIMIT_FIELDS = [
 MAX_OVERLAP_S = 30 * 24 * 3600  # a rotation window longer than a month is a forgotten old key
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Team
         fields = ["id", "name", *LIMIT_FIELDS, "created_at"]
@@ -52,7 +53,7 @@ class TeamViewSet(ManagedViewSet):
     serializer_class = TeamSerializer
 
 
-class ClientKeySerializer(serializers.ModelSerializer):
+class ClientKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="name", queryset=Team.objects.all(), required=False, allow_null=True)
     allowed_models = serializers.SlugRelatedField(
         slug_field="name",
@@ -87,7 +88,7 @@ class ClientKeyCreatedSerializer(ClientKeySerializer):
         fields = [*ClientKeySerializer.Meta.fields, "key"]
 
 
-class RotateSerializer(serializers.Serializer):
+class RotateSerializer(StrictFieldsMixin, serializers.Serializer):
     overlap_seconds = serializers.IntegerField(
         min_value=0,
         max_value=MAX_OVERLAP_S,

@@ -20,11 +20,12 @@ from providers_app.models import Model, ModelFallback, ModelPrice, Provider
 from providers_app.prices import PRICE_FIELDS, price_at, price_history_record
 
 from .base import ManagedViewSet
+from .strict import StrictFieldsMixin
 
 MAX_FALLBACKS = 20
 
 
-class ModelSerializer(serializers.ModelSerializer):
+class ModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
     fallbacks = serializers.ListField(
         child=serializers.CharField(max_length=200),

@@ -10,11 +10,12 @@ from rest_framework import serializers
 from providers_app.models import Provider, ProviderKey
 
 from .base import ManagedViewSet
+from .strict import StrictFieldsMixin
 
 PROBE_FIELDS = ("healthy", "last_probe_at", "last_probe_latency_ms")
 
 
-class ProviderSerializer(serializers.ModelSerializer):
+class ProviderSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Provider
         fields = ["id", "name", "kind", "base_url", "timeout_s", "enabled", "created_at", "updated_at", *PROBE_FIELDS]
@@ -29,7 +30,7 @@ class ProviderViewSet(ManagedViewSet):
     serializer_class = ProviderSerializer
 
 
-class ProviderKeySerializer(serializers.ModelSerializer):
+class ProviderKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     provider = serializers.SlugRelatedField(slug_field="name", queryset=Provider.objects.all())
     secret = serializers.CharField(
         write_only=True,

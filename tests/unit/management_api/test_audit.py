@@ -47,3 +47,12 @@ def test_the_admin_history_page_shows_api_writes(rows, admin_api):
     listing = browser.get("/admin/admin/logentry/").content.decode()
     assert "svc2" in listing and created["key"] not in listing
     assert ClientKey.objects.get(pk=key_id).key_hash not in listing
+
+
+def test_an_update_logs_only_what_changed(rows, admin_api):
+    created = admin_api.post("/api/v1/client-keys", {"name": "svc2", "allowed_models": ["gpt-big"]}).json()
+    same = admin_api.patch(f"/api/v1/client-keys/{created['id']}", {"allowed_models": ["gpt-big"], "rpm": None})
+    assert same.status_code == 200
+    admin_api.patch(f"/api/v1/client-keys/{created['id']}", {"allowed_models": ["gpt-big", "gpt-mini"]})
+    messages = [e.get_change_message() for e in _entries(created["id"])]
+    assert messages == ["Added.", "Changed allowed_models."]

@@ -91,3 +91,11 @@ def test_fallbacks_replace_in_order_and_unknown_ids_are_404(rows, admin_api):
     assert r.status_code == 400
     assert admin_api.get("/api/v1/models/999999").status_code == 404
     assert admin_api.get("/api/v1/models/not-a-number").status_code == 404
+
+
+def test_a_misspelt_field_is_400_naming_it_and_read_only_fields_sent_back_are_ignored(rows, admin_api):
+    r = admin_api.patch(f"/api/v1/models/{rows['big'].pk}", {"input_per_mtk": "9"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input_per_mtk"
+    body = admin_api.get(f"/api/v1/models/{rows['big'].pk}").json()
+    r = admin_api.send("PUT", f"/api/v1/models/{rows['big'].pk}", {**body, "output_per_mtok": "11"})
+    assert r.status_code == 200 and r.json()["output_per_mtok"] == "11.000000"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -39,6 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000", help="table sizes, ascending, comma-separated")
+    parser.add_argument("--page-size", type=int, default=1000, help="JSON page size (1..1000)")
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="gc.collect() between JSON pages (tells garbage not yet collected from growth)",
+    )
     parser.add_argument("--pg", default="", help="a PostgreSQL URL: bench on a new database on that server")
     return parser.parse_args()
 
@@ -161,7 +168,7 @@ async def listing_csv(app, token: str) -> tuple[int, int]:  # noqa: ANN001
 
 
 async def listing_json(app, token: str) -> tuple[int, int]:  # noqa: ANN001
-    url, total, pages, seen = "http://127.0.0.1/api/v1/records?page_size=1000", 0, 0, 0
+    url, total, pages, seen = f"http://127.0.0.1/api/v1/records?page_size={ARGS.page_size}", 0, 0, 0
     while url:
         size, body = await get(app, url, token, keep_body=True)
         page = json.loads(body)
@@ -170,6 +177,8 @@ async def listing_json(app, token: str) -> tuple[int, int]:  # noqa: ANN001
         seen += len(page["results"])
         url = page["next"]
         del page, body
+        if ARGS.collect:
+            gc.collect()
     return total, pages
 
 
@@ -204,7 +213,7 @@ def main() -> None:
             asyncio.run(listing_csv(application, token))
             asyncio.run(listing_json(application, token))
         tracemalloc.start()
-        for name, listing in (("csv", listing_csv), ("json (cursor pages of 1000)", listing_json)):
+        for name, listing in (("csv", listing_csv), (f"json (cursor pages of {ARGS.page_size})", listing_json)):
             m = measure(application, token, name, listing)
             print(f"| {size:,} | {name} | {m['bytes'] / 2**20:.1f} | {m['pages']} | {m['seconds']:.1f} | "
                   f"{m['py_peak_mb']:.1f} | {m['rss_peak_growth_mb']:.1f} |", flush=True)  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Model as DjangoModel
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -38,6 +38,14 @@ class ManagementView(APIView):
 
     def get_exception_handler(self) -> Callable[[Exception, dict], Any]:
         return exception_handler
+
+    def check_permissions(self, request: Any) -> None:
+        # A method the resource does not have is a 405 (after authentication), not a 403 for
+        # lacking a permission no one could use.
+        method = request.method.lower()
+        if method not in self.http_method_names or getattr(self, method, None) is None:
+            raise exceptions.MethodNotAllowed(request.method)
+        super().check_permissions(request)
 
     def handle_exception(self, exc: Exception) -> Any:
         # Errors are JSON, also when CSV was asked for (`?format=csv`).

@@ -112,9 +112,9 @@ class RecordViewSet(ManagementView, mixins.ListModelMixin, mixins.RetrieveModelM
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     def get_renderers(self) -> list[BaseRenderer]:
-        if self.action == "list":
-            return super().get_renderers()
-        return [JSONRenderer()]  # one record is JSON only
+        if self.action == "retrieve":
+            return [JSONRenderer()]  # one record is JSON only
+        return super().get_renderers()
 
     def get_queryset(self) -> QuerySet[CompletionRecord]:
         if self.action == "list":

@@ -142,3 +142,12 @@ def test_each_filter_selects_what_it_names(records, finance_api):
         ({"until": "2026-10-02"}, CompletionRecord.objects.filter(created_at__lt=START + timedelta(days=1))),
     ]:
         assert len(_csv(finance_api, params)) == expected.count(), params
+
+
+def test_csv_is_for_the_listing_and_other_methods_are_405(records, finance_api, admin_api):
+    record_id = CompletionRecord.objects.values_list("id", flat=True).first()
+    assert finance_api.get(f"/api/v1/records/{record_id}", {"format": "csv"}).status_code == 404
+    for method in ("POST", "PUT", "DELETE"):
+        r = admin_api.send(method, "/api/v1/records?format=csv", {})
+        assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
+    assert admin_api.client.generic("TRACE", "/api/v1/records?format=csv", headers=admin_api.headers).status_code == 405

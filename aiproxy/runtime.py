@@ -36,6 +36,7 @@ from completions_app.services.budget_alerts import alerts_drain
 from completions_app.services.catalog import catalog_get
 from completions_app.services.gateway_state import gateway_state_close
 from completions_app.services.recorder import records_flush
+from providers_app.probe_schedule import probe_loop
 
 from .acceptor import Acceptor
 from .asgi import InFlight
@@ -129,6 +130,19 @@ def http_config(grace_s: float) -> uvicorn.Config:
     )
 
 
+WORKER_INDEX_ENV = "AIPROXY_WORKER_INDEX"
+
+
+def probe_scheduler_wanted(environ: dict[str, str] | os._Environ[str], interval_s: float) -> bool:
+    """Scheduled probes run in one process of a serve: the only one, or worker 0 of --workers N."""
+    return interval_s > 0 and environ.get(WORKER_INDEX_ENV, "0") == "0"
+
+
+def worker_envs(workers: int, base: dict[str, str]) -> list[dict[str, str]]:
+    """Each child's environment: the common one plus its index (probes run in worker 0 only)."""
+    return [{**base, WORKER_INDEX_ENV: str(i)} for i in range(workers)]
+
+
 async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, reuse_port: bool = False) -> int:
     http = _Server(http_config(grace_s))
     grpc_server, bound = grpc_server_create(port=grpc_port, host=host)
@@ -144,10 +158,17 @@ async def serve(*, host: str, http_port: int, grpc_port: int, grace_s: float, re
         await catalog_get()  # warm: the first request should not pay for it
     http_task = asyncio.create_task(http.serve(sockets=[sock]))
     log.warning("serving HTTP on %s:%d, gRPC on %s:%d (pid %d)", host, http_port, host, bound, os.getpid())
+    probes_task = None
+    if probe_scheduler_wanted(os.environ, settings.PROBE_INTERVAL_S):
+        probes_task = asyncio.create_task(probe_loop(interval_s=settings.PROBE_INTERVAL_S, stop=stop))
+        log.info("provider probes every %gs in this process (pid %d)", settings.PROBE_INTERVAL_S, os.getpid())
 
     await asyncio.wait([http_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.warning("shutting down: draining for up to %.0fs", grace_s)
     http.should_exit = True
+    if probes_task is not None:
+        # A probe under way is in a daemon thread: not waited for, its results are not needed.
+        probes_task.cancel()
     await asyncio.gather(http_task, grpc_server.stop(grace_s), return_exceptions=True)
     # Settles and budget alerts still running use the state: let them end first (bounded).
     with contextlib.suppress(TimeoutError):
@@ -168,7 +189,7 @@ def supervise(*, workers: int, argv: list[str], host: str, metrics_port: int) ->
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": mp_dir, "AIPROXY_WORKER_CHILD": "1"}
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = mp_dir
     metrics_exporter_start(metrics_port, host)
-    children = [subprocess.Popen([sys.executable, *argv], env=env) for _ in range(workers)]  # noqa: S603
+    children = [subprocess.Popen([sys.executable, *argv], env=e) for e in worker_envs(workers, env)]  # noqa: S603
     stopping = False
 
     def _forward(signum: int, frame: object) -> None:

@@ -199,6 +199,9 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR.") from None
 PROBE_DISABLE_AFTER = env.int("PROBE_DISABLE_AFTER", default=0)  # 0 = never auto-disable
+# Seconds between provider probes: run by `serve` itself (one process) and by a Celery beat if
+# one runs; each skips a tick when a probe ran recently. 0 = no scheduled probes.
+PROBE_INTERVAL_S = env.float("PROBE_INTERVAL_S", default=300)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 # --- celery -------------------------------------------------------------------
@@ -210,15 +213,16 @@ CELERY_TASK_ALWAYS_EAGER = env.bool(
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE = {
-    "probe-providers": {
-        "task": "providers_app.tasks.probe_providers",
-        "schedule": env.float("PROBE_INTERVAL_S", default=300),
-    },
     "rollup-costs": {
         "task": "completions_app.tasks.rollup_costs",
         "schedule": env.float("ROLLUP_INTERVAL_S", default=600),
     },
 }
+if PROBE_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["probe-providers"] = {
+        "task": "providers_app.tasks.probe_providers",
+        "schedule": PROBE_INTERVAL_S,
+    }
 
 # --- auth, i18n, static --------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

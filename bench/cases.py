@@ -94,6 +94,27 @@ class EmbedCase(Case):
         return json.dumps(data).encode()
 
 
+@dataclass(frozen=True)
+class MessagesCase(Case):
+    """c16 / stream16's request in Anthropic's Messages shape, to POST /v1/messages (direct: the
+    fake's own /v1/messages). Same model as c16 (the openai-kind "oa"), so the difference to c16
+    is the route: its parsing, translation and Anthropic-shaped answer."""
+
+    path: ClassVar[str] = "/v1/messages"
+
+    def body(self) -> bytes:
+        data: dict[str, object] = {
+            "model": MODEL,
+            "system": "Answer briefly.",
+            "messages": [{"role": "user", "content": PROMPT}],
+            "max_tokens": 64,
+            "temperature": 0.7,
+        }
+        if self.stream:
+            data["stream"] = True
+        return json.dumps(data).encode()
+
+
 CASES: tuple[Case, ...] = (
     Case("c1", "0 ms upstream, concurrency 1", latency_ms=0, concurrency=1),
     Case("c16", "0 ms upstream, concurrency 16", latency_ms=0, concurrency=16),
@@ -133,6 +154,15 @@ CASES: tuple[Case, ...] = (
         long=True,
         workers=2,
     ),
+    # Issue 16: /v1/messages beside c16 / stream16 (the same request in Anthropic's shape).
+    MessagesCase("messages16", "/v1/messages, 0 ms upstream, concurrency 16", latency_ms=0, concurrency=16),
+    MessagesCase(
+        "messagesstream16",
+        "/v1/messages streamed, 20 chunks, 0 ms upstream, concurrency 16",
+        latency_ms=0,
+        concurrency=16,
+        stream=True,
+    ),
     # Issue 16: a 16-text batch of embeddings, cache off (every request reaches the fake).
     EmbedCase(
         "embed16",
@@ -159,6 +189,7 @@ TARGET_RSS_MB = 150.0
 TARGET_SUCCESS_500 = 100.0  # percent, 1.5 s upstream at 500 req/s
 # From issue 16: embeddings.
 TARGET_CPU_MS_EMBED = 1.0  # per /v1/embeddings request of 16 texts
+TARGET_MESSAGES_RATIO = 1.2  # /v1/messages CPU per request within 20 % of /v1/chat/completions
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .cases import (
     TARGET_CPU_MS_TOOLS,
     TARGET_LIMIT_CPU_MS,
     TARGET_LIMIT_ROUND_TRIPS,
+    TARGET_MESSAGES_RATIO,
     TARGET_P99_MS_512,
     TARGET_RSS_MB,
     TARGET_SUCCESS_500,
@@ -176,6 +177,16 @@ def targets(cases: list[CaseSummary]) -> list[tuple[str, str, str]]:
                 verdict(e.cpu <= TARGET_CPU_MS_EMBED),
             )
         )
+    for name, base in (("messages16", "c16"), ("messagesstream16", "stream16")):
+        m, b = by.get(name), by.get(base)
+        if m and b and m.cpu is not None and b.cpu:
+            rows.append(
+                (
+                    f"{name} gateway CPU within {TARGET_MESSAGES_RATIO - 1:.0%} of {base}",
+                    f"{fmt(m.cpu, 2)} vs {fmt(b.cpu, 2)} ms ({m.cpu / b.cpu - 1:+.0%})",
+                    verdict(m.cpu <= b.cpu * TARGET_MESSAGES_RATIO),
+                )
+            )
     if cases:
         ok = all(c.records_ok for c in cases)
         rows.append(

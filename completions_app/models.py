@@ -158,6 +158,10 @@ class CompletionRecord(models.Model):
     end_user = models.CharField(
         max_length=256, blank=True, help_text="The request's `user`: the client's own end user, as it sent it."
     )
+    cache_write_1h_tokens = models.PositiveIntegerField(
+        default=0, help_text="Of the cache writes, those cached for 1 hour (priced apart)."
+    )
+    cache_write_1h_price_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

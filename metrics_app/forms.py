@@ -1,13 +1,15 @@
-"""The finance report's date range."""
+"""The finance report's date range: two days, or a preset resolved against today."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Mapping
+from datetime import date
 
 from django import forms
 from django.utils import timezone
 
-DEFAULT_DAYS = 30
+from .periods import DEFAULT_PRESET, PRESET_KEYS, PRESETS, preset_range
+
 MAX_DAYS = 731  # two years of daily bars is still a readable chart
 # The report turns days into aware datetimes and adds a day to the end: far from date.min and
 # date.max, so no time zone or arithmetic overflows (a 500), and no record is older than 1970.
@@ -17,21 +19,33 @@ LATEST = date(9999, 12, 1)
 
 def default_range(today: date | None = None) -> tuple[date, date]:
     """The last 30 days, today included."""
-    today = today or timezone.localdate()
-    return today - timedelta(days=DEFAULT_DAYS - 1), today
+    return preset_range(DEFAULT_PRESET, today=today or timezone.localdate())
 
 
 class ReportRangeForm(forms.Form):
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    preset = forms.ChoiceField(
+        choices=[("", "")] + [(p.key, p.label) for p in PRESETS], required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args: object, today: date | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today or timezone.localdate()
 
     @classmethod
-    def from_query(cls, query: dict[str, str]) -> ReportRangeForm:
-        """Bound to the query string, or to the default range when it has neither date."""
-        if not query.get("start") and not query.get("end"):
-            start, end = default_range()
-            return cls({"start": start.isoformat(), "end": end.isoformat()})
-        return cls(query)
+    def from_query(cls, query: Mapping[str, str], *, today: date | None = None) -> ReportRangeForm:
+        """Bound to the query string: `preset=` (resolved against today, so a bookmarked
+        "last month" stays last month), else `start` and `end`, else the default preset."""
+        today = today or timezone.localdate()
+        preset = query.get("preset") or ""
+        if not preset and not query.get("start") and not query.get("end"):
+            preset = DEFAULT_PRESET
+        if preset in PRESET_KEYS:
+            start, end = preset_range(preset, today=today)
+            return cls({"start": start.isoformat(), "end": end.isoformat(), "preset": preset}, today=today)
+        # An unknown preset fails the choice field: a form error, not a silent default.
+        return cls({"start": query.get("start", ""), "end": query.get("end", ""), "preset": preset}, today=today)
 
     def clean(self) -> dict:
         data = super().clean()

@@ -108,14 +108,26 @@ class Model(models.Model):
     )
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
     upstream_model = models.CharField(max_length=200)
-    input_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M input tokens.")
-    output_per_mtok = models.DecimalField(**PRICE, help_text="USD per 1M output tokens.")
+    # Empty input/output prices: the model does not serve (left out of the catalog) unless `free`.
+    input_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, help_text="USD per 1M input tokens. Required unless the model is free."
+    )
+    output_per_mtok = models.DecimalField(
+        **PRICE, null=True, blank=True, help_text="USD per 1M output tokens. Required unless the model is free."
+    )
     cache_read_per_mtok = models.DecimalField(**PRICE, null=True, blank=True, help_text="Empty = input price.")
     cache_write_per_mtok = models.DecimalField(
         **PRICE, null=True, blank=True, help_text="5-minute cache writes (Anthropic's default). Empty = input price."
     )
     cache_write_1h_per_mtok = models.DecimalField(
         **PRICE, null=True, blank=True, help_text="1-hour cache writes (Anthropic ttl 1h). Empty = the 5-minute price."
+    )
+    free = models.BooleanField(
+        default=False,
+        help_text=(
+            "Serves at no cost: no price needed (a local Ollama model). Its requests cost 0 and any price "
+            "set here is ignored. Off: the model serves only once its input and output prices are set."
+        ),
     )
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -147,6 +159,23 @@ class Model(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.free:
+            return
+        missing = {
+            f: "Required unless the model is marked free (it cannot serve without a price)."
+            for f in ("input_per_mtok", "output_per_mtok")
+            if getattr(self, f) is None
+        }
+        if missing:
+            raise ValidationError(missing)
+
+    @property
+    def priced(self) -> bool:
+        """Whether the model can serve: free, or both its input and output prices set."""
+        return self.free or (self.input_per_mtok is not None and self.output_per_mtok is not None)
 
 
 class ModelFallback(models.Model):
@@ -180,11 +209,12 @@ class ModelPrice(models.Model):
 
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="price_history")
     valid_from = models.DateTimeField(db_index=True)
-    input_per_mtok = models.DecimalField(**PRICE)
-    output_per_mtok = models.DecimalField(**PRICE)
+    input_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    output_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
     cache_read_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
     cache_write_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
     cache_write_1h_per_mtok = models.DecimalField(**PRICE, null=True, blank=True)
+    free = models.BooleanField(default=False, help_text="The model served at no cost: every price counted as 0.")
     source = models.CharField(max_length=16, choices=Source.choices)
     changed_by = models.CharField(max_length=150, blank=True, help_text="The user or token that made the change.")
     created_at = models.DateTimeField(auto_now_add=True)

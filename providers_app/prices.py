@@ -22,8 +22,12 @@ PRICE_FIELDS = (
 )
 
 
+# What a history row keeps: the prices, and whether the model was free (then it cost 0 whatever they say).
+HISTORY_FIELDS = (*PRICE_FIELDS, "free")
+
+
 def price_values(obj: Model | ModelPrice) -> dict[str, object]:
-    return {f: getattr(obj, f) for f in PRICE_FIELDS}
+    return {f: getattr(obj, f) for f in HISTORY_FIELDS}
 
 
 def price_history_record(

@@ -24,18 +24,21 @@ def model_create(
     provider: Provider,
     *,
     upstream: str | None = None,
-    input_price: str = "1.00",
-    output_price: str = "2.00",
+    input_price: str | None = "1.00",
+    output_price: str | None = "2.00",
     cache_read_price: str | None = None,
     fallbacks: tuple[Model, ...] = (),
+    free: bool = False,
 ) -> Model:
+    """A price given as None leaves it empty: the model does not serve unless `free`."""
     model = Model.objects.create(
         name=name,
         provider=provider,
         upstream_model=upstream or name,
-        input_per_mtok=Decimal(input_price),
-        output_per_mtok=Decimal(output_price),
+        input_per_mtok=Decimal(input_price) if input_price is not None else None,
+        output_per_mtok=Decimal(output_price) if output_price is not None else None,
         cache_read_per_mtok=Decimal(cache_read_price) if cache_read_price else None,
+        free=free,
     )
     for pos, fb in enumerate(fallbacks):
         ModelFallback.objects.create(model=model, fallback=fb, position=pos)

@@ -55,7 +55,9 @@ async def messages_create(request: ApiRequest) -> Reply:
 def _renamed(exc: InvalidRequest, origins: list[Origin]) -> None:
     """The service names fields of its own input: name them as the client sent them."""
     if exc.field:
-        exc.field = anthropic_field(exc.field, origins)
+        renamed = anthropic_field(exc.field, origins)
+        exc.message = exc.message.replace(exc.field, renamed)  # some messages name the field too
+        exc.field = renamed
 
 
 async def _stream(inp: CompletionInput, ctx: CallContext) -> SseReply:

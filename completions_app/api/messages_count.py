@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from completions_app.services.catalog import ModelEntry, catalog_get
+from completions_app.services.catalog import ModelEntry, catalog_get, model_missing
 from completions_app.services.router import route
 from completions_app.services.types import Attempt
 from providers_app.adapters.anthropic import AnthropicAdapter
 from providers_app.adapters.anthropic_count import count_tokens
 from providers_app.adapters.base import ProviderAdapter
-from providers_app.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from providers_app.errors import InvalidRequest, PermissionDenied
 
 from .common import ApiRequest
 from .messages import INTERFACE
@@ -49,7 +49,7 @@ async def messages_count_tokens(request: ApiRequest) -> Reply:
     name = data["model"]
     entry = catalog.models.get(name)
     if entry is None:
-        raise ModelNotFound(f"Unknown model {name[:200]!r}.", field="model")
+        raise model_missing(catalog, name)
     if client.allowed_models is not None and name not in client.allowed_models:
         raise PermissionDenied(f"This client key may not use model {name!r}.", field="model")
 

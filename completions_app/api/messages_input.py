@@ -14,6 +14,10 @@ service's CompletionInput, and the service's field names back in the request's t
   required / the function / none, disable_parallel_tool_use -> parallel_tool_calls false;
   output_config effort -> reasoning_effort, format -> response_format json_schema;
   stop_sequences -> stop; metadata.user_id -> user.
+- `cache_control` stays on the block or tool it came on (TextPart / ImagePart / ToolCall /
+  Tool, a tool_result's on its `tool` message; system blocks with one stay blocks), and
+  ChatOptions.cache_control says there is one; `top_k` -> ChatOptions.top_k. Kinds without
+  them refuse them by name (the path mapped back to the block by anthropic_field).
 - NOT_YET fields are refused by name (not_yet); a tool_result answering no tool_use of an
   earlier assistant turn is refused here, naming the block (messages[i].content[j].tool_use_id).
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from completions_app.services.chat_checks import image_part
@@ -34,6 +38,7 @@ from providers_app.adapters.types import (
     Part,
     ResponseFormat,
     TextPart,
+    Thinking,
     Tool,
     ToolCall,
     ToolChoice,
@@ -44,7 +49,9 @@ from .messages_shapes import NOT_YET
 from .shapes import Object, ShapeError, UnknownFields
 
 SEP = "\n\n"  # between text blocks of one turn, and system blocks
-OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config"))
+OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config", "top_k", "thinking"))
+CACHE_CONTROL = ".cache_control"
+THINKING_BLOCKS = frozenset(("thinking", "redacted_thinking"))
 TOOL_CHOICES = {"auto": "auto", "any": "required", "tool": "function", "none": "none"}
 JSON_FORMAT_NAME = "output"  # the request model's json_schema needs a name; Anthropic's has none
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -89,6 +96,7 @@ class Origin:
     path: str  # the turn ("messages[2]"), the tool_result block, or "system"
     parts: list[str] = field(default_factory=list)  # each part's block
     calls: list[str] = field(default_factory=list)  # each tool call's tool_use block
+    thinking: str = ""  # an assistant turn's first thinking block
 
 
 _MESSAGE_FIELD = re.compile(r"messages\[(\d+)\](?:\.(content|tool_calls)\[(\d+)\])?(.*)")
@@ -111,10 +119,14 @@ def anthropic_field(name: str, origins: list[Origin]) -> str:
         if i >= len(origins):
             return name
         origin = origins[i]
+        rest = match.group(4)
+        suffix = rest if rest == CACHE_CONTROL else ""  # the block's own field; others name the block
         if match.group(2) is not None:
             k, paths = int(match.group(3)), origin.parts if match.group(2) == "content" else origin.calls
-            return paths[k] if k < len(paths) else origin.path
-        return f"{origin.path}.tool_use_id" if match.group(4) == ".tool_call_id" else origin.path
+            return (paths[k] if k < len(paths) else origin.path) + suffix
+        if rest == ".thinking":
+            return origin.thinking or origin.path
+        return f"{origin.path}.tool_use_id" if rest == ".tool_call_id" else origin.path + suffix
     for pattern, replacement in _RENAMED:
         if pattern.fullmatch(name):
             return pattern.sub(replacement, name)
@@ -126,18 +138,26 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
     """(input, where each of its messages came from) from a checked body."""
     messages: list[Message] = []
     origins: list[Origin] = []
+    cached = False  # a block carries cache_control
     system = body.get("system")
     if system:
-        text = system if type(system) is str else SEP.join(b["text"] for b in system)
-        messages.append(Message("system", text))
-        origins.append(Origin("system"))
+        if type(system) is str:
+            messages.append(Message("system", system))
+            origins.append(Origin("system"))
+        else:
+            cached = any("cache_control" in b for b in system)
+            parts = tuple(TextPart(b["text"], b.get("cache_control")) for b in system) if cached else ()
+            messages.append(Message("system", SEP.join(b["text"] for b in system), parts=parts))
+            origins.append(Origin("system", [f"system[{k}]" for k in range(len(parts))]))
     asked: set[str] = set()
     for i, turn in enumerate(body["messages"]):
         content = turn["content"]
         if type(content) is str:  # role and text: the common case
             messages.append(Message(turn["role"], content))
             origins.append(Origin(f"messages[{i}]"))
-        elif turn["role"] == "assistant":
+            continue
+        cached = cached or any("cache_control" in b or b["type"] in THINKING_BLOCKS for b in content)
+        if turn["role"] == "assistant":
             _assistant(i, content, asked, messages, origins)
         else:
             _user(i, content, asked, messages, origins)
@@ -151,7 +171,7 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
         stop=tuple(body.get("stop_sequences", ())),
         user=metadata.get("user_id"),
         cache=cache_allowed,
-        options=None if OPTION_FIELDS.isdisjoint(body) else _options(body),
+        options=_options(body, cached) if cached or not OPTION_FIELDS.isdisjoint(body) else None,
     )
     return inp, origins
 
@@ -159,21 +179,34 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
 def _assistant(i: int, blocks: list[dict], asked: set[str], messages: list[Message], origins: list[Origin]) -> None:
     texts: list[str] = []
     calls: list[ToolCall] = []
+    thinking: list[Thinking] = []
     origin = Origin(f"messages[{i}]")
     for j, block in enumerate(blocks):
         kind = block["type"]
         if kind == "text":
             texts.append(block["text"])
+        elif kind in THINKING_BLOCKS:
+            if texts or calls:
+                raise InvalidRequest(
+                    "Thinking blocks come first in an assistant turn, as the answer gave them.",
+                    field=f"messages[{i}].content[{j}].type",
+                )
+            origin.thinking = origin.thinking or f"messages[{i}].content[{j}]"
+            if kind == "thinking":
+                thinking.append(Thinking(block["thinking"], block["signature"]))
+            else:
+                thinking.append(Thinking(redacted=block["data"]))
         elif kind == "tool_use":
-            calls.append(ToolCall(block["id"], block["name"], json.dumps(block["input"], ensure_ascii=False)))
+            arguments = json.dumps(block["input"], ensure_ascii=False)
+            calls.append(ToolCall(block["id"], block["name"], arguments, block.get("cache_control")))
             origin.calls.append(f"messages[{i}].content[{j}]")
             asked.add(block["id"])
         else:
             raise InvalidRequest(
-                f"An assistant turn takes text and tool_use blocks, not {kind}.",
+                f"An assistant turn takes thinking, text and tool_use blocks, not {kind}.",
                 field=f"messages[{i}].content[{j}].type",
             )
-    messages.append(Message("assistant", SEP.join(texts), tool_calls=tuple(calls)))
+    messages.append(Message("assistant", SEP.join(texts), tool_calls=tuple(calls), thinking=tuple(thinking)))
     origins.append(origin)
 
 
@@ -200,8 +233,8 @@ def _user(i: int, blocks: list[dict], asked: set[str], messages: list[Message], 
             content = block.get("content")
             inner = [f"{where}.content[{k}]" for k in range(len(content))] if type(content) is list else []
             origins.append(Origin(where, inner))
-        elif kind == "tool_use":
-            raise InvalidRequest("tool_use blocks belong to assistant turns.", field=f"{where}.type")
+        elif kind == "tool_use" or kind in THINKING_BLOCKS:
+            raise InvalidRequest(f"{kind} blocks belong to assistant turns.", field=f"{where}.type")
         else:
             pending.append((j, block))
     flush()
@@ -218,37 +251,52 @@ def _tool_result(where: str, block: dict) -> Message:
     if block.get("is_error"):
         parts = (TextPart("Error: "), *message.parts) if message.parts else ()
         message = Message("tool", f"Error: {message.content}", parts=parts, tool_call_id=message.tool_call_id)
+    if "cache_control" in block:
+        message = replace(message, cache_control=block["cache_control"])
     return message
 
 
 def _with_parts(role: str, blocks: list[tuple[str, dict]], tool_call_id: str | None = None) -> Message:
-    """Text and image blocks as one message: parts only when there is an image."""
+    """Text and image blocks as one message: parts only when there is an image or a cache_control."""
     parts: list[Part] = []
     for where, block in blocks:
         if block["type"] == "text":
-            parts.append(TextPart(block["text"]))
+            parts.append(TextPart(block["text"], block.get("cache_control")))
         else:
-            parts.append(_image(where, block["source"]))
+            parts.append(_image(where, block))
     text = SEP.join(p.text for p in parts if isinstance(p, TextPart))
-    has_image = any(isinstance(p, ImagePart) for p in parts)
-    return Message(role, text, parts=tuple(parts) if has_image else (), tool_call_id=tool_call_id)
+    keep = any(isinstance(p, ImagePart) or p.cache_control is not None for p in parts)
+    return Message(role, text, parts=tuple(parts) if keep else (), tool_call_id=tool_call_id)
 
 
-def _image(where: str, source: dict) -> ImagePart:
+def _image(where: str, block: dict) -> ImagePart:
+    source = block["source"]
     if source["type"] == "url":
-        return image_part(source["url"], field=f"{where}.source.url")
-    return image_part(f"data:{source['media_type']};base64,{source['data']}", field=f"{where}.source.data")
+        part = image_part(source["url"], field=f"{where}.source.url")
+    else:
+        part = image_part(f"data:{source['media_type']};base64,{source['data']}", field=f"{where}.source.data")
+    return replace(part, cache_control=block["cache_control"]) if "cache_control" in block else part
 
 
-def _options(body: dict[str, Any]) -> ChatOptions | None:
+def _options(body: dict[str, Any], cached: bool) -> ChatOptions | None:
     choice = body.get("tool_choice")
     config = body.get("output_config") or {}
     fmt = config.get("format")
+    tools = tuple(
+        Tool(
+            t["name"],
+            description=t.get("description"),
+            parameters=t["input_schema"],
+            strict=t.get("strict"),
+            cache_control=t.get("cache_control"),
+        )
+        for t in body.get("tools", ())
+    )
     return ChatOptions.given(
-        tools=tuple(
-            Tool(t["name"], description=t.get("description"), parameters=t["input_schema"], strict=t.get("strict"))
-            for t in body.get("tools", ())
-        ),
+        tools=tools,
+        top_k=body.get("top_k"),
+        thinking=body.get("thinking"),
+        anthropic_blocks=True if cached or any(t.cache_control is not None for t in tools) else None,
         tool_choice=_tool_choice(choice),
         parallel_tool_calls=False if choice is not None and choice.get("disable_parallel_tool_use") else None,
         response_format=None

@@ -5,7 +5,8 @@ The message: a text block when there is text, then a tool_use block per tool cal
 the arguments parsed; arguments that are not a JSON object, which only a broken answer has, are
 kept as {"_arguments": the text} rather than lost). finish_reason -> stop_reason by STOP_REASONS,
 the inverse of the adapter's table (anthropic_answer.FINISH_REASONS). The service reports a stop
-sequence as "stop" without saying which, so stop_reason is end_turn and stop_sequence null.
+sequence as "stop"; when the provider said which (an anthropic provider does), stop_reason is
+stop_sequence and stop_sequence that sequence, else end_turn and null.
 Usage: input_tokens never counts cache reads or writes (as the service's Usage and Anthropic's).
 
 The stream: message_start (usage 0: the service tells its counts at the end), ping, then per
@@ -21,7 +22,7 @@ import json
 from typing import Any
 
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd, StreamEvent
-from providers_app.adapters.types import Choice, Usage
+from providers_app.adapters.types import Choice, Thinking, ThinkingDelta, Usage
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
@@ -33,16 +34,22 @@ def message_id(request_id: str) -> str:
 def stop_reason(choice: Choice) -> str:
     if choice.refusal is not None:
         return "refusal"
+    if choice.stop_sequence is not None:
+        return "stop_sequence"
     given = choice.finish_reason or ("tool_calls" if choice.tool_calls else "stop")
     return STOP_REASONS.get(given, "end_turn")
 
 
-def usage_json(u: Usage) -> dict[str, int]:
+def usage_json(u: Usage) -> dict[str, Any]:
     return {
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cache_read_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": u.cache_write_tokens - u.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        },
     }
 
 
@@ -59,7 +66,9 @@ def tool_input(arguments: str) -> dict[str, Any]:
 def message_json(result: CompletionResult) -> dict[str, Any]:
     choice = result.choices[0]
     text = choice.text or (choice.refusal or "")
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content: list[dict[str, Any]] = [thinking_json(t) for t in choice.thinking]
+    if text:
+        content.append({"type": "text", "text": text})
     content += [
         {"type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c.arguments)} for c in choice.tool_calls
     ]
@@ -70,9 +79,15 @@ def message_json(result: CompletionResult) -> dict[str, Any]:
         "model": result.model,
         "content": content,
         "stop_reason": stop_reason(choice),
-        "stop_sequence": None,
+        "stop_sequence": choice.stop_sequence,
         "usage": usage_json(result.usage),
     }
+
+
+def thinking_json(t: Thinking) -> dict[str, Any]:
+    if t.redacted is not None:
+        return {"type": "redacted_thinking", "data": t.redacted}
+    return {"type": "thinking", "thinking": t.text, "signature": t.signature}
 
 
 def event(data: dict[str, Any]) -> bytes:
@@ -109,6 +124,8 @@ class EventRenderer:
         if isinstance(ev, StreamDelta):
             if ev.index != 0:  # one answer only (Anthropic's API has no `n`)
                 return out
+            if ev.thinking is not None:
+                self._thinking(out, ev.thinking)
             text = ev.text
             if ev.refusal:
                 self.refused = True
@@ -127,13 +144,25 @@ class EventRenderer:
                 event(
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": reason, "stop_sequence": None},
+                        "delta": {"stop_reason": reason, "stop_sequence": choice.stop_sequence},
                         "usage": usage_json(ev.result.usage),
                     }
                 )
             )
             out.append(event({"type": "message_stop"}))
         return out
+
+    def _thinking(self, out: list[bytes], t: ThinkingDelta) -> None:
+        key = f"thinking:{t.block}"
+        if t.redacted is not None:
+            self._start(out, key, {"type": "redacted_thinking", "data": t.redacted})
+            return
+        if self.open != key:
+            self._start(out, key, {"type": "thinking", "thinking": "", "signature": ""})
+        if t.text:
+            out.append(self._delta({"type": "thinking_delta", "thinking": t.text}))
+        if t.signature:
+            out.append(self._delta({"type": "signature_delta", "signature": t.signature}))
 
     def _tool(self, out: list[bytes], index: int, call_id: str | None, name: str | None, arguments: str) -> None:
         key = f"tool:{index}"

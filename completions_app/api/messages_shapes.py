@@ -5,8 +5,11 @@ the OpenAPI document shows and the tests check rendered answers against).
 Content blocks are told apart by `type`. What a shape cannot say is checked in
 messages_input.py (a tool_use only in an assistant turn, a tool_result only in a user turn and
 answering an earlier tool_use; an image's data). Fields of Anthropic's API that the gateway's
-request model cannot carry yet (NOT_YET: `thinking`, `top_k`, `cache_control`...) are not
+request model cannot carry yet (NOT_YET: `service_tier`, `container`, `mcp_servers`...) are not
 declared: each is refused by name with a 400 that says so (messages_input.not_yet).
+`cache_control` (on system, text, image, tool_use and tool_result blocks and on tools), `top_k`,
+`thinking` and an assistant turn's thinking blocks are carried: sent as given to `anthropic` providers, refused by name by the kinds that
+have no such field.
 """
 
 from __future__ import annotations
@@ -22,14 +25,28 @@ MAX_TOKENS_FIELD = Int(minimum=1, maximum=1_000_000, description="Most tokens to
 # yet. The next step: pass them as sent to `anthropic` providers (issue 16), refuse them for others.
 NOT_YET = frozenset(
     (
-        "thinking", "top_k", "cache_control", "service_tier", "container", "mcp_servers", "context_management",
+        "service_tier", "container", "mcp_servers", "context_management",
         "citations", "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id", "prefill",
     )
 )  # fmt: skip
 VERSION_HEADER = "anthropic-version"
 
 # --- the request --------------------------------------------------------------------------------
-TEXT_BLOCK = Object("AnthropicTextBlock", {"type": Str(enum=("text",)), "text": Str()}, required=("type", "text"))
+CACHE_CONTROL = Object(
+    "AnthropicCacheControl",
+    {
+        "type": Str(enum=("ephemeral",)),
+        "ttl": Str(enum=("5m", "1h"), description="How long the prefix stays cached (5m by default)."),
+    },
+    required=("type",),
+    description="A prompt-cache breakpoint: sent as given to anthropic providers; other kinds refuse it.",
+)
+TEXT_BLOCK = Object(
+    "AnthropicTextBlock",
+    {"type": Str(enum=("text",)), "text": Str(), "cache_control": CACHE_CONTROL},
+    required=("type", "text"),
+)
+ANSWER_TEXT = Object("AnthropicAnswerText", {"type": Str(enum=("text",)), "text": Str()}, required=("type", "text"))
 IMAGE_SOURCE = Tagged(
     Object(
         "AnthropicBase64Source",
@@ -48,7 +65,9 @@ IMAGE_SOURCE = Tagged(
     discriminator="type",
 )
 IMAGE_BLOCK = Object(
-    "AnthropicImageBlock", {"type": Str(enum=("image",)), "source": IMAGE_SOURCE}, required=("type", "source")
+    "AnthropicImageBlock",
+    {"type": Str(enum=("image",)), "source": IMAGE_SOURCE, "cache_control": CACHE_CONTROL},
+    required=("type", "source"),
 )
 TOOL_USE_BLOCK = Object(
     "AnthropicToolUseBlock",
@@ -57,6 +76,7 @@ TOOL_USE_BLOCK = Object(
         "id": Str(min_len=1, max_len=256),
         "name": Str(description=TOOL_NAME_RULE),
         "input": Object(None, {}, extra="keep", description="The call's arguments."),
+        "cache_control": CACHE_CONTROL,
     },
     required=("type", "id", "name", "input"),
     description="An earlier answer's tool call (assistant turns only).",
@@ -68,11 +88,42 @@ TOOL_RESULT_BLOCK = Object(
         "tool_use_id": Str(min_len=1, max_len=256, description="The tool_use it answers."),
         "content": OneOf(Str(), Array(Tagged(TEXT_BLOCK, IMAGE_BLOCK, discriminator="type"))),
         "is_error": Bool(description="true: the content is sent prefixed with `Error: `."),
+        "cache_control": CACHE_CONTROL,
     },
     required=("type", "tool_use_id"),
     description="A tool's result (user turns only), answering a tool_use of an earlier assistant turn.",
 )
-BLOCK = Tagged(TEXT_BLOCK, IMAGE_BLOCK, TOOL_USE_BLOCK, TOOL_RESULT_BLOCK, discriminator="type")
+THINKING_BLOCK = Object(
+    "AnthropicThinkingBlock",
+    {"type": Str(enum=("thinking",)), "thinking": Str(), "signature": Str()},
+    required=("type", "thinking", "signature"),
+    description="An earlier answer's thinking, passed back unmodified (assistant turns, before other blocks).",
+)
+REDACTED_THINKING_BLOCK = Object(
+    "AnthropicRedactedThinkingBlock",
+    {"type": Str(enum=("redacted_thinking",)), "data": Str()},
+    required=("type", "data"),
+    description="An earlier answer's redacted thinking, passed back unmodified.",
+)
+BLOCK = Tagged(
+    TEXT_BLOCK,
+    IMAGE_BLOCK,
+    TOOL_USE_BLOCK,
+    TOOL_RESULT_BLOCK,
+    THINKING_BLOCK,
+    REDACTED_THINKING_BLOCK,
+    discriminator="type",
+)
+THINKING = Object(
+    "AnthropicThinking",
+    {
+        "type": Str(enum=("enabled", "disabled", "adaptive")),
+        "budget_tokens": Int(minimum=1, description="type `enabled`: at least 1024, under max_tokens."),
+        "display": Str(enum=("summarized", "omitted")),
+    },
+    required=("type",),
+    description="Sent as given to anthropic providers; the other kinds refuse it.",
+)
 MESSAGE = Object(
     "AnthropicMessage",
     {
@@ -89,6 +140,7 @@ TOOL = Object(
         "description": Str(),
         "input_schema": JSON_SCHEMA,
         "strict": Bool(),
+        "cache_control": CACHE_CONTROL,
     },
     required=("name", "input_schema"),
 )
@@ -118,12 +170,19 @@ MESSAGES_REQUEST = Object(
         "model": MODEL,
         "max_tokens": MAX_TOKENS_FIELD,
         "messages": Array(MESSAGE, min_items=1, description="The conversation, oldest first."),
-        "system": OneOf(Str(), Array(TEXT_BLOCK), description="Instructions; text blocks are joined."),
+        "system": OneOf(
+            Str(),
+            Array(TEXT_BLOCK),
+            description="Instructions; text blocks are joined, unless one carries cache_control (then, to an "
+            "anthropic provider, they are sent as the same blocks).",
+        ),
         "metadata": Object("AnthropicMetadata", {"user_id": Str(max_len=256, description="The end user.")}),
         "stop_sequences": Array(Str(min_len=1), max_items=16),
         "stream": Bool(default=False, description="Answer with Anthropic's Server-Sent Events."),
         "temperature": Number(minimum=0, maximum=1, description="0 makes the answer cacheable."),
         "top_p": Number(minimum=0, maximum=1),
+        "top_k": Int(minimum=1, description="anthropic and ollama providers; openai refuses it."),
+        "thinking": THINKING,
         "tools": Array(TOOL, max_items=128),
         "tool_choice": TOOL_CHOICE,
         "output_config": OUTPUT_CONFIG,
@@ -140,6 +199,14 @@ USAGE = Object(
         "output_tokens": Int(minimum=0),
         "cache_read_input_tokens": Int(minimum=0),
         "cache_creation_input_tokens": Int(minimum=0),
+        "cache_creation": Object(
+            "AnthropicCacheCreation",
+            {
+                "ephemeral_5m_input_tokens": Int(minimum=0),
+                "ephemeral_1h_input_tokens": Int(minimum=0, description="Priced at the model's 1-hour write price."),
+            },
+            required=("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"),
+        ),
     },
     required=("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
 )
@@ -159,7 +226,9 @@ MESSAGE_FIELDS = {
     "type": Str(enum=("message",)),
     "role": Str(enum=("assistant",)),
     "model": Str(description="As requested."),
-    "content": Array(Tagged(TEXT_BLOCK, ANSWER_TOOL_USE, discriminator="type")),
+    "content": Array(
+        Tagged(THINKING_BLOCK, REDACTED_THINKING_BLOCK, ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type")
+    ),
     "stop_reason": STOP_REASON,
     "stop_sequence": Str(nullable=True),
     "usage": USAGE,
@@ -194,7 +263,9 @@ MESSAGES_EVENT = Tagged(
         {
             "type": Str(enum=("content_block_start",)),
             "index": _INDEX,
-            "content_block": Tagged(TEXT_BLOCK, ANSWER_TOOL_USE, discriminator="type"),
+            "content_block": Tagged(
+                THINKING_BLOCK, REDACTED_THINKING_BLOCK, ANSWER_TEXT, ANSWER_TOOL_USE, discriminator="type"
+            ),
         },
         required=("type", "index", "content_block"),
     ),
@@ -209,6 +280,16 @@ MESSAGES_EVENT = Tagged(
                     "InputJsonDelta",
                     {"type": Str(enum=("input_json_delta",)), "partial_json": Str()},
                     required=("type", "partial_json"),
+                ),
+                Object(
+                    "ThinkingDelta",
+                    {"type": Str(enum=("thinking_delta",)), "thinking": Str()},
+                    required=("type", "thinking"),
+                ),
+                Object(
+                    "SignatureDelta",
+                    {"type": Str(enum=("signature_delta",)), "signature": Str()},
+                    required=("type", "signature"),
                 ),
                 discriminator="type",
             ),
@@ -251,12 +332,7 @@ COUNT_TOKENS_REQUEST = Object(
         "tools": MESSAGES_REQUEST.fields["tools"],
         "tool_choice": TOOL_CHOICE,
         "output_config": OUTPUT_CONFIG,
-        "thinking": Object(
-            "AnthropicThinking",
-            {"type": Str(enum=("enabled", "disabled", "adaptive")), "budget_tokens": Int(minimum=1)},
-            required=("type",),
-            description="Sent as given (counting goes to an anthropic provider only).",
-        ),
+        "thinking": THINKING,
     },
     required=("model", "messages"),
     example={"model": "claude-3-5-haiku", "messages": [{"role": "user", "content": "Say hello."}]},

@@ -43,6 +43,7 @@ class ModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "provider",
             "upstream_model",
             *PRICE_FIELDS,
+            "free",
             "fallbacks",
             "context_window",
             "max_output_tokens",
@@ -74,6 +75,19 @@ class ModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         name = attrs.get("name", getattr(self.instance, "name", None))
         if any(m.name == name for m in attrs.get("fallbacks", ())):
             raise serializers.ValidationError({"fallbacks": "A model cannot fall back to itself."})
+
+        def value(field: str) -> Any:
+            return attrs[field] if field in attrs else getattr(self.instance, field, None)
+
+        # Model.clean()'s rule (DRF does not call it): a model serves only with a price, or free.
+        if not value("free"):
+            missing = {
+                f: "Required unless the model is free (it cannot serve without a price)."
+                for f in ("input_per_mtok", "output_per_mtok")
+                if value(f) is None
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> Model:
@@ -109,7 +123,7 @@ class ModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class ModelPriceSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelPrice
-        fields = ["valid_from", *PRICE_FIELDS, "source", "changed_by", "created_at"]
+        fields = ["valid_from", *PRICE_FIELDS, "free", "source", "changed_by", "created_at"]
         read_only_fields = fields
 
 

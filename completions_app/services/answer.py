@@ -4,14 +4,15 @@ cached answer replays.
 A replayable piece is kept compact for the cache: a `str` is text of choice 0 (the common
 case, as cheap as before tools existed); anything richer is a dict with short keys
 (i: choice index, t: text, tc: tool-call deltas as [index, id, name, arguments],
-r: refusal, lp: logprobs, f: finish reason of a choice other than 0).
+r: refusal, lp: logprobs, f: finish reason of a choice other than 0, th: a thinking piece as
+[block, text, signature, redacted data]).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from providers_app.adapters.types import Choice, StreamChunk, ToolCall, ToolCallDelta
+from providers_app.adapters.types import Choice, StreamChunk, Thinking, ThinkingDelta, ToolCall, ToolCallDelta
 
 from .types import StreamDelta
 
@@ -28,7 +29,7 @@ class _Call:
 
 
 class _Building:
-    __slots__ = ("calls", "finish_reason", "logprobs", "refusal", "text")
+    __slots__ = ("calls", "finish_reason", "logprobs", "refusal", "text", "thinking")
 
     def __init__(self) -> None:
         self.text: list[str] = []
@@ -36,6 +37,7 @@ class _Building:
         self.refusal: list[str] = []
         self.logprobs: list[Any] = []
         self.finish_reason: str | None = None
+        self.thinking: dict[int, list[Any]] = {}  # block -> [text pieces, signature, redacted data]
 
 
 class AnswerBuilder:
@@ -48,14 +50,27 @@ class AnswerBuilder:
 
     def add(self, chunk: StreamChunk) -> StreamDelta | None:
         """The delta to send for `chunk`, or None when it carries nothing to send."""
-        if chunk.index == 0 and not chunk.tool_calls and chunk.refusal is None and chunk.logprobs is None:
+        if (
+            chunk.index == 0
+            and not chunk.tool_calls
+            and chunk.refusal is None
+            and chunk.logprobs is None
+            and chunk.thinking is None
+        ):
             if not chunk.text:
                 return None
             self._text0.append(chunk.text)
             self.pieces.append(chunk.text)
             return StreamDelta(chunk.text)
         finish = chunk.finish_reason if chunk.index else None
-        if not (chunk.text or chunk.tool_calls or chunk.refusal or chunk.logprobs is not None or finish):
+        if not (
+            chunk.text
+            or chunk.tool_calls
+            or chunk.refusal
+            or chunk.logprobs is not None
+            or finish
+            or chunk.thinking is not None
+        ):
             return None
         delta = StreamDelta(
             chunk.text,
@@ -64,6 +79,7 @@ class AnswerBuilder:
             refusal=chunk.refusal,
             logprobs=chunk.logprobs,
             finish_reason=finish,
+            thinking=chunk.thinking,
         )
         self._fold(delta)
         self.pieces.append(piece_of(delta))
@@ -89,6 +105,14 @@ class AnswerBuilder:
             b.logprobs.append(delta.logprobs)
         if delta.finish_reason:
             b.finish_reason = delta.finish_reason
+        if (t := delta.thinking) is not None:
+            block = b.thinking.setdefault(t.block, [[], "", None])
+            if t.text:
+                block[0].append(t.text)
+            if t.signature:
+                block[1] += t.signature
+            if t.redacted is not None:
+                block[2] = t.redacted
 
     @property
     def text(self) -> str:
@@ -100,6 +124,8 @@ class AnswerBuilder:
         parts = [self.text]
         for b in self._choices.values():
             parts.extend(b.text)
+            for texts, _signature, _redacted in b.thinking.values():
+                parts.extend(texts)  # thinking is output, billed as such
             parts.extend(b.refusal)
             for call in b.calls.values():
                 parts.append(call.name)
@@ -121,6 +147,10 @@ class AnswerBuilder:
                 )
                 choice.refusal = "".join(b.refusal) if b.refusal else None
                 choice.logprobs = _joined_logprobs(b.logprobs)
+                choice.thinking = tuple(
+                    Thinking(redacted=r) if r is not None else Thinking("".join(texts), signature)
+                    for _, (texts, signature, r) in sorted(b.thinking.items())
+                )
                 if index:
                     choice.finish_reason = b.finish_reason
             out.append(choice)
@@ -141,7 +171,13 @@ def _joined_logprobs(parts: list[Any]) -> Any:
 
 
 def piece_of(delta: StreamDelta) -> Piece:
-    if delta.index == 0 and not delta.tool_calls and delta.refusal is None and delta.logprobs is None:
+    if (
+        delta.index == 0
+        and not delta.tool_calls
+        and delta.refusal is None
+        and delta.logprobs is None
+        and delta.thinking is None
+    ):
         return delta.text
     out: dict[str, Any] = {"i": delta.index}
     if delta.text:
@@ -154,6 +190,8 @@ def piece_of(delta: StreamDelta) -> Piece:
         out["lp"] = delta.logprobs
     if delta.finish_reason:
         out["f"] = delta.finish_reason
+    if (t := delta.thinking) is not None:
+        out["th"] = [t.block, t.text, t.signature, t.redacted]
     return out
 
 
@@ -167,6 +205,7 @@ def delta_of(piece: Piece) -> StreamDelta:
         refusal=piece.get("r"),
         logprobs=piece.get("lp"),
         finish_reason=piece.get("f"),
+        thinking=ThinkingDelta(*piece["th"]) if "th" in piece else None,
     )
 
 
@@ -175,6 +214,10 @@ def pieces_of(choices: list[Choice]) -> list[Piece]:
     text, then its tool calls whole, then what ends it."""
     out: list[Piece] = []
     for c in choices:
+        out.extend(
+            piece_of(StreamDelta("", index=c.index, thinking=ThinkingDelta(k, t.text, t.signature, t.redacted)))
+            for k, t in enumerate(c.thinking)
+        )
         rich = c.index != 0 or c.tool_calls or c.refusal is not None or c.logprobs is not None
         if not rich:
             if c.text:

@@ -111,6 +111,8 @@ def outcome_finish(o: Outcome) -> None:
                 attempts=[a.as_dict() for a in o.attempts],
                 limit_hit=o.limit_hit,
                 end_user=o.inp.user or "",
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                cache_write_1h_price_per_mtok=p.cache_write_1h_or_5m if p else None,
             )
         )
     )

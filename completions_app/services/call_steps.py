@@ -14,12 +14,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from completions_app import metrics
-from providers_app.errors import GatewayError, InvalidRequest, ModelNotFound, PermissionDenied
+from providers_app.errors import GatewayError, InvalidRequest, PermissionDenied
 from providers_app.models import mode_named
 
 from ..models import CompletionRecord
 from .audit import Outcome, outcome_finish
-from .catalog import Catalog, ModelEntry
+from .catalog import Catalog, ModelEntry, model_missing
 from .gateway_state import GatewayState
 from .limit_gate import settle
 from .singleflight import LeaderGone
@@ -42,7 +42,7 @@ def model_resolve(catalog: Catalog, name: str, ctx: CallContext, *, mode: str) -
     (`mode`): unknown 404, not allowed 403, the other mode 400 naming the route it serves."""
     model = catalog.models.get(name)
     if model is None:
-        raise ModelNotFound(f"Unknown model {name[:200]!r}.", field="model")
+        raise model_missing(catalog, name)
     allowed = ctx.client.allowed_models
     if allowed is not None and name not in allowed:
         raise PermissionDenied(f"This client key may not use model {name!r}.", field="model")

@@ -11,12 +11,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from providers_app.crypto import secret_decrypt
+from providers_app.errors import ModelNotFound
 from providers_app.models import Model, ModelFallback, Provider, ProviderKey
 
 from .cost import Prices
@@ -62,10 +64,44 @@ class Catalog:
     models: dict[str, ModelEntry]
     providers: dict[str, ProviderEntry]
     loaded_at: float
+    # Enabled models left out because they have no price and are not free: a request for one is
+    # told why (model_missing) instead of "unknown model".
+    unpriced: frozenset[str] = frozenset()
 
 
-def catalog_load() -> Catalog:
-    """Read the catalog from the database (sync; runs in a worker thread)."""
+FREE = Prices(input=Decimal(0), output=Decimal(0), cache_read=Decimal(0), cache_write=Decimal(0))
+
+
+def model_prices(m: Model) -> Prices | None:
+    """The prices a model serves at: all 0 when free; None (it does not serve) when its input or
+    output price is not set. Empty cache prices are the input price."""
+    if m.free:
+        return FREE
+    if m.input_per_mtok is None or m.output_per_mtok is None:
+        return None
+    return Prices(
+        input=m.input_per_mtok,
+        output=m.output_per_mtok,
+        cache_read=m.cache_read_per_mtok if m.cache_read_per_mtok is not None else m.input_per_mtok,
+        cache_write=m.cache_write_per_mtok if m.cache_write_per_mtok is not None else m.input_per_mtok,
+        cache_write_1h=m.cache_write_1h_per_mtok,
+    )
+
+
+def model_missing(catalog: Catalog, name: str) -> ModelNotFound:
+    """The error for a model name the catalog does not serve: unknown, or known but without a price."""
+    if name in catalog.unpriced:
+        return ModelNotFound(
+            f"Model {name!r} has no price set, so it cannot serve: an admin must set its input and output "
+            "prices, or mark it free.",
+            field="model",
+        )
+    return ModelNotFound(f"Unknown model {name[:200]!r}.", field="model")
+
+
+def catalog_load(*, previous: Catalog | None = None) -> Catalog:
+    """Read the catalog from the database (sync; runs in a worker thread). `previous`, the
+    snapshot it replaces: an unpriced model is logged when it becomes one, not at every reload."""
     providers: dict[str, ProviderEntry] = {}
     by_id: dict[int, ProviderEntry] = {}
     keys_by_provider: dict[int, list[KeyEntry]] = {}
@@ -101,13 +137,15 @@ def catalog_load() -> Catalog:
     for link in ModelFallback.objects.select_related("fallback").order_by("model_id", "position", "id"):
         fallbacks.setdefault(link.model_id, []).append(link.fallback.name)
     models: dict[str, ModelEntry] = {}
+    unpriced: set[str] = set()
     for m in Model.objects.filter(enabled=True, provider__enabled=True):
-        prices = Prices(
-            input=m.input_per_mtok,
-            output=m.output_per_mtok,
-            cache_read=m.cache_read_per_mtok if m.cache_read_per_mtok is not None else m.input_per_mtok,
-            cache_write=m.cache_write_per_mtok if m.cache_write_per_mtok is not None else m.input_per_mtok,
-        )
+        prices = model_prices(m)
+        if prices is None:
+            # Serving it would record a cost of nothing for tokens someone pays for.
+            if previous is None or m.name not in previous.unpriced:
+                log.warning("model %s has no price and is not marked free; left out (it will not serve)", m.name)
+            unpriced.add(m.name)
+            continue
         models[m.name] = ModelEntry(
             id=m.id,
             name=m.name,
@@ -120,7 +158,7 @@ def catalog_load() -> Catalog:
             json_schema_via_tool=m.json_schema_via_tool,
             mode=m.mode,
         )
-    return Catalog(models=models, providers=providers, loaded_at=time.monotonic())
+    return Catalog(models=models, providers=providers, loaded_at=time.monotonic(), unpriced=frozenset(unpriced))
 
 
 class _CatalogCache:
@@ -144,7 +182,8 @@ class _CatalogCache:
 
     async def _reload(self) -> None:
         try:
-            self.current = await db_run(catalog_load)
+            previous = self.current
+            self.current = await db_run(lambda: catalog_load(previous=previous))
         except Exception:
             log.exception("catalog reload failed; serving the previous snapshot")
 
@@ -160,9 +199,10 @@ async def catalog_get() -> Catalog:
 
 
 def catalog_has_model(name: str) -> bool:
-    """Whether the current snapshot serves this model name (no I/O; False before the first load)."""
+    """Whether the current snapshot knows this model name: it serves it, or left it out for want
+    of a price (an admin's name either way, so a bounded label). No I/O; False before the first load."""
     current = _cache.current
-    return current is not None and name in current.models
+    return current is not None and (name in current.models or name in current.unpriced)
 
 
 def catalog_invalidate() -> None:

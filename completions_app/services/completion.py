@@ -152,6 +152,7 @@ def _apply_usage(
                 output_tokens=estimated_output,
                 cache_read_tokens=counted.cache_read_tokens,
                 cache_write_tokens=counted.cache_write_tokens,
+                cache_write_1h_tokens=counted.cache_write_1h_tokens,
             )
         else:
             usage = Usage(input_tokens=estimate_input_tokens(o.inp.messages), output_tokens=estimated_output)
@@ -360,6 +361,7 @@ async def _stream_upstream(
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
     counted: Usage | None = None
+    stop_sequence: str | None = None
     headers = o.admission.headers if o.admission is not None else None
     try:
         yield StreamStart(o.ctx.request_id, o.served_model, o.provider, cached=False, limit_headers=headers)
@@ -372,7 +374,7 @@ async def _stream_upstream(
             if chunk.usage is not None:
                 usage = chunk.usage
             if chunk.finish_reason and not chunk.index:
-                o.finish_reason = chunk.finish_reason
+                o.finish_reason, stop_sequence = chunk.finish_reason, chunk.stop_sequence
             chunk = await anext(it, None)
         routed.ticket.success()
     except BaseException as exc:
@@ -389,4 +391,6 @@ async def _stream_upstream(
         _apply_usage(o, m, usage, builder.all_text(), counted)
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
-    yield StreamEnd(_result(o, choices=builder.choices(o.finish_reason), limit_headers=headers))
+    choices = builder.choices(o.finish_reason)
+    choices[0].stop_sequence = stop_sequence
+    yield StreamEnd(_result(o, choices=choices, limit_headers=headers))

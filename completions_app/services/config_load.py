@@ -222,6 +222,7 @@ def _validate(data: Any) -> dict:
                 "cache_read_per_mtok",
                 "cache_write_per_mtok",
                 "cache_write_1h_per_mtok",
+                "free",
                 "context_window",
                 "max_output_tokens",
                 "cache_shared",
@@ -259,8 +260,10 @@ def _validate(data: Any) -> dict:
                 "name": name,
                 "provider": m["provider"],
                 "upstream_model": m["upstream_model"],
-                "input_per_mtok": _decimal(m.get("input_per_mtok"), f"{where}.input_per_mtok"),
-                "output_per_mtok": _decimal(m.get("output_per_mtok"), f"{where}.output_per_mtok"),
+                # Left out, a model loads but does not serve until priced or free (config_load warns).
+                "input_per_mtok": _decimal(m.get("input_per_mtok"), f"{where}.input_per_mtok", optional=True),
+                "output_per_mtok": _decimal(m.get("output_per_mtok"), f"{where}.output_per_mtok", optional=True),
+                "free": _flag(m, "free", where, default=False),
                 "cache_read_per_mtok": _decimal(
                     m.get("cache_read_per_mtok"), f"{where}.cache_read_per_mtok", optional=True
                 ),
@@ -383,6 +386,8 @@ def config_load(*, data: Any) -> LoadSummary:
         )
         price_history_record(model, source=ModelPrice.Source.LOADCONFIG)
         summary.models += 1
+        if not model.priced:
+            summary.notes.append(f"model {model.name} has no price and is not marked free: it will not serve")
     for m in cfg["models"]:
         model = Model.objects.get(name=m["name"])
         ModelFallback.objects.filter(model=model).delete()

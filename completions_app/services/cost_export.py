@@ -25,7 +25,9 @@ from .cost import cost_format
 HEADER = (
     "created_at,request_id,client,model,served_model,provider,provider_key,status,input_tokens,output_tokens,"
     "cache_read_tokens,cache_write_tokens,input_price_per_mtok,output_price_per_mtok,cost_usd,latency_ms,cached,stream,"
-    "usage_estimated,reasoning_tokens,finish_reason,end_user"  # appended later: new columns only ever go at the end
+    # appended later: new columns only ever go at the end
+    "usage_estimated,reasoning_tokens,finish_reason,end_user,"
+    "cache_read_price_per_mtok,cache_write_price_per_mtok,cache_write_1h_tokens,cache_write_1h_price_per_mtok"
 ).split(",")
 
 
@@ -108,6 +110,10 @@ def csv_lines(qs: QuerySet[CompletionRecord], *, chunk_size: int = 2000) -> Iter
                     r.reasoning_tokens,
                     r.finish_reason,
                     r.end_user,
+                    r.cache_read_price_per_mtok,
+                    r.cache_write_price_per_mtok,
+                    r.cache_write_1h_tokens,
+                    r.cache_write_1h_price_per_mtok,
                 )
             ]
         )

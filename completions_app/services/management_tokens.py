@@ -27,7 +27,7 @@ USER_PREFIX = "token:"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-# Each role's group and its permissions, as migration 0008 creates them (kept here too so a
+# Each role's group and its permissions, as migration 0009 creates them (kept here too so a
 # token created on a database emptied since, e.g. by a test flush, still gets its group whole).
 _MANAGED = ("providers_app.provider", "providers_app.providerkey", "providers_app.model", "providers_app.modelfallback",
             "completions_app.team", "completions_app.clientkey")  # fmt: skip

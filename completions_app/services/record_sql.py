@@ -66,6 +66,8 @@ class RecordRow(NamedTuple):
     attempts: list[dict[str, str]]
     limit_hit: str = ""  # the limit that refused the request: "<owner label>:<limit>" (key:ci-bot:rpm)
     end_user: str = ""  # the request's `user`
+    cache_write_1h_tokens: int = 0
+    cache_write_1h_price_per_mtok: Decimal | None = None
 
 
 _META = CompletionRecord._meta

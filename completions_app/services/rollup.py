@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum, Value
+from django.db.models import BigIntegerField, Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Round, TruncDay, TruncHour
 
 from ..models import COST, CompletionRecord, CostRollup
@@ -128,3 +128,24 @@ def rollup_recompute(
     written = sum(rollup_day(day) for day in days)
     log.info("cost roll-up: %d day(s) from %s, %d row(s)", len(days), days[0].date() if days else "-", written)
     return {"days": len(days), "rows": written, "since": days[0].isoformat() if days else None}
+
+
+def rollup_catch_up(*, now: datetime | None = None, max_days: int = 31, fresh_s: float = 60) -> dict[str, Any]:
+    """Bring the roll-ups up to date without a beat: recompute from the newest roll-up's day
+    (or the first record's, when there is none) to now, at most `max_days` back; nothing
+    when a run (this or the beat's) wrote roll-ups in the last `fresh_s` seconds.
+
+    For the admin's roll-up list, so it is never empty or stale for lack of a Celery beat.
+    Idempotent like rollup_recompute; a day with no records yet costs one empty query.
+    """
+    now = now or datetime.now(tz=UTC)
+    last_run = CostRollup.objects.aggregate(last=Max("updated_at"))["last"]
+    if last_run is not None and now - last_run < timedelta(seconds=fresh_s):
+        return {"days": 0, "rows": 0, "since": None}
+    floor = now - timedelta(days=max_days)
+    newest = CostRollup.objects.order_by("-bucket_start").values_list("bucket_start", flat=True).first()
+    if newest is None:
+        newest = CompletionRecord.objects.order_by("created_at").values_list("created_at", flat=True).first()
+        if newest is None:
+            return {"days": 0, "rows": 0, "since": None}
+    return rollup_recompute(since=min(max(newest, floor), now), until=now + timedelta(seconds=1), now=now)

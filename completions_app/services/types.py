@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from providers_app.adapters.types import ChatOptions, Choice, Message, ToolCall, ToolCallDelta, Usage
+from providers_app.adapters.types import ChatOptions, Choice, Message, ThinkingDelta, ToolCall, ToolCallDelta, Usage
 
 from .limit_types import Owner
 
@@ -126,6 +126,7 @@ class StreamDelta:
     refusal: str | None = None
     logprobs: Any = None
     finish_reason: str | None = None
+    thinking: ThinkingDelta | None = None  # Anthropic: a piece of a thinking block
 
 
 @dataclass(slots=True)

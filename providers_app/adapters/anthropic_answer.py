@@ -6,7 +6,10 @@ block's content_block_start is the first ToolCallDelta of its call (index: its p
 among the tool_use blocks; id, name) and each input_json_delta an argument fragment.
 When JSON output was sent as a forced tool (anthropic_request.json_tool_name), that tool's
 input IS the answer: it becomes the text (streamed: text deltas) and the finish is "stop".
-Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads and writes
+`thinking` / `redacted_thinking` blocks are kept whole, in order (Choice.thinking; streamed as
+ThinkingDelta pieces: thinking_delta text, signature_delta, a redacted block's data), for the
+Messages API's answer and the client's next turn; the Chat Completions answer has no place
+for them. Usage: Anthropic's `input_tokens` already EXCLUDES cached tokens; cache reads and writes
 come as `cache_read_input_tokens` / `cache_creation_input_tokens`, mapped 1:1.
 """
 
@@ -20,7 +23,7 @@ from providers_app.errors import UpstreamConnectionError, UpstreamMalformedRespo
 
 from .body import count, field_of, str_or_none, text_or_empty
 from .errors import StatusError
-from .types import Choice, Completion, StreamChunk, ToolCall, ToolCallDelta, Usage
+from .types import Choice, Completion, StreamChunk, Thinking, ThinkingDelta, ToolCall, ToolCallDelta, Usage
 
 PROVIDER = "anthropic"
 
@@ -51,7 +54,14 @@ def usage_from(usage: Any) -> Usage:
         output_tokens=count(field_of(usage, "output_tokens")),
         cache_read_tokens=count(field_of(usage, "cache_read_input_tokens")),
         cache_write_tokens=count(field_of(usage, "cache_creation_input_tokens")),
+        cache_write_1h_tokens=cache_write_1h(usage),
     )
+
+
+def cache_write_1h(usage: Any) -> int:
+    """Of the cache writes, those with ttl "1h" (`cache_creation.ephemeral_1h_input_tokens`),
+    priced apart; 0 when the split is absent (every write then is a 5-minute one)."""
+    return count(field_of(field_of(usage, "cache_creation"), "ephemeral_1h_input_tokens"))
 
 
 def completion_from(body: Any, *, json_tool: str | None = None) -> Completion:
@@ -65,9 +75,14 @@ def completion_from(body: Any, *, json_tool: str | None = None) -> Completion:
         raise UpstreamMalformedResponse(f"{PROVIDER}: response has no content or usage")
     texts: list[str] = []
     calls: list[ToolCall] = []
+    thinking: list[Thinking] = []
     for block in content:
         kind = field_of(block, "type")
-        if kind == "text" and json_tool is None:
+        if kind == "thinking":
+            thinking.append(Thinking(text_or_empty(block.get("thinking")), text_or_empty(block.get("signature"))))
+        elif kind == "redacted_thinking":
+            thinking.append(Thinking(redacted=text_or_empty(block.get("data"))))
+        elif kind == "text" and json_tool is None:
             texts.append(text_or_empty(block.get("text")))
         elif kind == "tool_use":
             arguments = json.dumps(block["input"])
@@ -79,6 +94,8 @@ def completion_from(body: Any, *, json_tool: str | None = None) -> Completion:
         text="".join(texts),
         finish_reason=finish_reason(str_or_none(body.get("stop_reason")), json_tool=json_tool),
         tool_calls=tuple(calls),
+        thinking=tuple(thinking),
+        stop_sequence=str_or_none(body.get("stop_sequence")),
     )
     return Completion(
         choices=[choice],
@@ -102,10 +119,12 @@ class StreamState:
     response_id: str | None = None
     usage: Usage = field(default_factory=Usage)
     stop_reason: str | None = None
+    stop_sequence: str | None = None
     done: bool = False
     counted: Usage | None = None  # message_start's counts, until a chunk carries them (StreamChunk.counted)
     # content block index -> [tool call index, whether any argument text was sent]
     tool_blocks: dict[int, list[Any]] = field(default_factory=dict)
+    thinking_blocks: dict[int, int] = field(default_factory=dict)  # content block index -> thinking block
 
     def chunk_for(self, event: dict[str, Any]) -> StreamChunk | None:
         """One decoded event (by its JSON `type`, as the SDK reads it). An event of the wrong
@@ -120,10 +139,20 @@ class StreamState:
                 return self._chunk(StreamChunk(text=text_or_empty(delta.get("text"))))
             if kind == "input_json_delta":
                 return self._fragment(event["index"], text_or_empty(delta.get("partial_json")))
+            if kind == "thinking_delta":
+                return self._thinking(event["index"], text=text_or_empty(delta.get("thinking")))
+            if kind == "signature_delta":
+                return self._thinking(event["index"], signature=text_or_empty(delta.get("signature")))
         elif kind == "content_block_start":
             block = event.get("content_block")
-            if block.get("type") == "tool_use":
+            block_type = block.get("type")
+            if block_type == "tool_use":
                 return self._tool_start(event["index"], block)
+            if block_type == "thinking":
+                self.thinking_blocks[event["index"]] = len(self.thinking_blocks)
+            elif block_type == "redacted_thinking":
+                self.thinking_blocks[event["index"]] = len(self.thinking_blocks)
+                return self._thinking(event["index"], redacted=text_or_empty(block.get("data")))
         elif kind == "content_block_stop":
             tool = self.tool_blocks.get(event.get("index"))
             if tool is not None and not tool[1]:
@@ -135,6 +164,7 @@ class StreamState:
             self.counted = replace(self.usage)
         elif kind == "message_delta":
             self.stop_reason = str_or_none(field_of(event.get("delta"), "stop_reason"))
+            self.stop_sequence = str_or_none(field_of(event.get("delta"), "stop_sequence"))
             delta = event.get("usage")
             # output_tokens is cumulative; the others appear here only when they changed.
             self.usage.output_tokens = count(field_of(delta, "output_tokens"))
@@ -144,6 +174,8 @@ class StreamState:
                 self.usage.cache_read_tokens = count(tokens)
             if (tokens := field_of(delta, "cache_creation_input_tokens")) is not None:
                 self.usage.cache_write_tokens = count(tokens)
+            if field_of(delta, "cache_creation") is not None:
+                self.usage.cache_write_1h_tokens = cache_write_1h(delta)
         elif kind == "message_stop":
             self.done = True
         return None
@@ -152,6 +184,14 @@ class StreamState:
         chunk.response_id = self.response_id
         chunk.counted, self.counted = self.counted, None
         return chunk
+
+    def _thinking(
+        self, block_index: int, *, text: str = "", signature: str = "", redacted: str | None = None
+    ) -> StreamChunk | None:
+        number = self.thinking_blocks.get(block_index)
+        if number is None or not (text or signature or redacted is not None):
+            return None
+        return self._chunk(StreamChunk(thinking=ThinkingDelta(number, text, signature, redacted)))
 
     def _tool_start(self, block_index: int, block: dict[str, Any]) -> StreamChunk | None:
         self.tool_blocks[block_index] = [len(self.tool_blocks), False]
@@ -177,4 +217,5 @@ class StreamState:
             finish_reason=finish_reason(self.stop_reason, json_tool=self.json_tool),
             usage=self.usage,
             response_id=self.response_id,
+            stop_sequence=self.stop_sequence,
         )

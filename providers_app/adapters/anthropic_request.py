@@ -22,7 +22,12 @@ What is translated, and how (docs/chat-surface.md has the field x kind table):
   json_object: Anthropic has no JSON mode, so it is always that forced tool (JSON_OBJECT_TOOL,
   input_schema {"type": "object"}). Either forced tool with the client's own tools is refused
   (`response_format`): the model could not both answer in JSON and call them.
-- reasoning_effort -> `output_config.effort` (minimal -> low); `user` -> metadata.user_id.
+- reasoning_effort -> `output_config.effort` (minimal -> low); `user` -> metadata.user_id;
+  top_k -> top_k; thinking (the config) as sent, and an assistant turn's thinking blocks
+  (Message.thinking) back first in that turn, unmodified.
+- cache_control (from /v1/messages clients) goes back on the same block or tool it came on:
+  system text blocks (the system prompt is then sent as blocks, not joined), text and image
+  blocks, tool_use and tool_result blocks, tools.
 - refused by name (refusal(), and again here for the plain path): n > 1, logprobs,
   top_logprobs, logit_bias, seed, non-zero presence/frequency penalties, metadata (Anthropic's
   only metadata is user_id, which `user` sets) and a message's `name`.
@@ -35,7 +40,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat
+from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Thinking
 
 KIND = "anthropic"
 JSON_OBJECT_TOOL = "json_object"  # the forced tool that stands for response_format json_object
@@ -163,7 +168,7 @@ def _plain_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, 
     system: list[str] = []
     out: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
-        if m.parts or m.tool_calls or m.tool_call_id is not None:
+        if m.parts or m.tool_calls or m.tool_call_id is not None or m.thinking:
             return None
         if m.name is not None:
             raise cannot(f"messages[{i}].name")
@@ -176,17 +181,19 @@ def _plain_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, 
     return "\n\n".join(system), out
 
 
-def _rich_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, Any]]]:
+def _rich_messages(messages: tuple[Message, ...]) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
     if (refused := messages_refusal(messages)) is not None:
         raise refused
-    system: list[str] = []
+    system: list[Message] = []
     out: list[dict[str, Any]] = []
     results_turn: list[dict[str, Any]] | None = None  # the open user turn of tool results
     for i, m in enumerate(messages):
         if m.role == "system":
-            system.append(m.content)
+            system.append(m)
         elif m.role == "tool":
             block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": _content(m)}
+            if m.cache_control is not None:
+                block["cache_control"] = m.cache_control
             if results_turn is None:
                 results_turn = [block]
                 out.append({"role": "user", "content": results_turn})
@@ -200,18 +207,45 @@ def _rich_messages(messages: tuple[Message, ...]) -> tuple[str, list[dict[str, A
             elif content:  # Anthropic rejects empty text blocks
                 results_turn.append({"type": "text", "text": content})
             results_turn = None
-        elif m.role == "assistant" and m.tool_calls:
-            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
-            blocks += [
-                {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call.arguments, i, j)}
-                for j, call in enumerate(m.tool_calls)
-            ]
+        elif m.role == "assistant" and (m.tool_calls or m.thinking):
+            blocks: list[dict[str, Any]] = [_thinking_block(t) for t in m.thinking]
+            if m.content:
+                blocks.append({"type": "text", "text": m.content})
+            for j, call in enumerate(m.tool_calls):
+                use = {"type": "tool_use", "id": call.id, "name": call.name, "input": _arguments(call.arguments, i, j)}
+                if call.cache_control is not None:
+                    use["cache_control"] = call.cache_control
+                blocks.append(use)
             out.append({"role": "assistant", "content": blocks})
             results_turn = None
         else:
             out.append({"role": m.role, "content": _content(m)})
             results_turn = None
-    return "\n\n".join(system), out
+    return _system(system), out
+
+
+def _thinking_block(t: Thinking) -> dict[str, Any]:
+    if t.redacted is not None:
+        return {"type": "redacted_thinking", "data": t.redacted}
+    return {"type": "thinking", "thinking": t.text, "signature": t.signature}
+
+
+def _system(messages: list[Message]) -> str | list[dict[str, Any]]:
+    """Joined text; text blocks when a block carries cache_control (its breakpoint must stay put)."""
+    if not any(p.cache_control is not None for m in messages for p in m.parts):
+        return "\n\n".join(m.content for m in messages)
+    blocks: list[dict[str, Any]] = []
+    for m in messages:
+        for part in m.parts or (TextPart(m.content),):
+            if isinstance(part, TextPart) and part.text:
+                blocks.append(_with_cache(part, {"type": "text", "text": part.text}))
+    return blocks
+
+
+def _with_cache(part: TextPart | ImagePart, block: dict[str, Any]) -> dict[str, Any]:
+    if part.cache_control is not None:
+        block["cache_control"] = part.cache_control
+    return block
 
 
 def _content(m: Message) -> str | list[dict[str, Any]]:
@@ -224,9 +258,9 @@ def _content(m: Message) -> str | list[dict[str, Any]]:
                 source = {"type": "base64", "media_type": part.media_type, "data": part.data}
             else:
                 source = {"type": "url", "url": part.url}
-            blocks.append({"type": "image", "source": source})
+            blocks.append(_with_cache(part, {"type": "image", "source": source}))
         elif part.text:  # Anthropic rejects empty text blocks
-            blocks.append({"type": "text", "text": part.text})
+            blocks.append(_with_cache(part, {"type": "text", "text": part.text}))
     return blocks
 
 
@@ -247,7 +281,7 @@ def _arguments(arguments: str, i: int, j: int) -> dict[str, Any]:
 # --- options ----------------------------------------------------------------------------
 def _add_options(params: dict[str, Any], o: ChatOptions) -> None:
     if o.tools:
-        params["tools"] = [_tool(t.name, t.description, t.parameters, t.strict) for t in o.tools]
+        params["tools"] = [_tool(t.name, t.description, t.parameters, t.strict, t.cache_control) for t in o.tools]
     choice = _tool_choice(o)
     if choice is not None:
         params["tool_choice"] = choice
@@ -262,17 +296,29 @@ def _add_options(params: dict[str, Any], o: ChatOptions) -> None:
         output_config["format"] = {"type": "json_schema", "schema": _schema_with(fmt)}
     if o.reasoning_effort is not None:
         output_config["effort"] = EFFORTS[o.reasoning_effort]
+    if o.top_k is not None:
+        params["top_k"] = o.top_k
+    if o.thinking is not None:
+        params["thinking"] = o.thinking
     if output_config:
         params["output_config"] = output_config
 
 
-def _tool(name: str, description: str | None, schema: dict[str, Any] | None, strict: bool | None) -> dict[str, Any]:
+def _tool(
+    name: str,
+    description: str | None,
+    schema: dict[str, Any] | None,
+    strict: bool | None,
+    cache_control: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     tool: dict[str, Any] = {"name": name}
     if description:
         tool["description"] = description
     tool["input_schema"] = schema if schema is not None else {"type": "object", "properties": {}}
     if strict is not None:
         tool["strict"] = strict
+    if cache_control is not None:
+        tool["cache_control"] = cache_control
     return tool
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message
+from .types import ChatOptions, ChatRequest, ImagePart, Message, anthropic_block_field
 
 KIND = "ollama"
 THINK_LEVELS = ("low", "medium", "high")
@@ -67,11 +67,16 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
                     field=f"messages[{i}].tool_calls[{j}].function.arguments",
                 )
     if request.options is not None:
+        if (path := anthropic_block_field(request.messages, request.options)) is not None:
+            what = "prompt-cache breakpoints" if path.endswith("cache_control") else "Anthropic's thinking blocks"
+            return _cannot(path, f"Ollama takes no {what}.")
         return _options_refusal(request.options)
     return None
 
 
 def _options_refusal(o: ChatOptions) -> InvalidRequest | None:
+    if o.thinking is not None:
+        return _cannot("thinking", "Ollama's nearest is `think` (reasoning_effort on /v1/chat/completions).")
     if o.n is not None and o.n > 1:
         return _cannot("n", "Ollama answers with one choice.")
     if o.logit_bias:
@@ -115,7 +120,7 @@ def request_params(request: ChatRequest) -> dict[str, Any]:
         if (refused := refusal_of(request)) is not None:
             raise refused
         messages = _messages(request.messages)
-    elif o is not None and (refused := _options_refusal(o)) is not None:
+    elif o is not None and (refused := refusal_of(request)) is not None:
         raise refused
     options: dict[str, Any] = {}
     if request.max_tokens is not None:
@@ -137,6 +142,8 @@ def request_params(request: ChatRequest) -> dict[str, Any]:
 def _add_options(params: dict[str, Any], options: dict[str, Any], o: ChatOptions) -> None:
     if o.seed is not None:
         options["seed"] = o.seed
+    if o.top_k is not None:
+        options["top_k"] = o.top_k
     if o.presence_penalty is not None:
         options["presence_penalty"] = o.presence_penalty
     if o.frequency_penalty is not None:

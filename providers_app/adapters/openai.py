@@ -10,8 +10,9 @@ stream chunks -> Completion / StreamChunk, usage normalization); embeddings (POS
 {base_url}/embeddings) in openai_embed.py. Streams send
 `stream_options={"include_usage": true}` so the last chunk carries usage.
 
-Refusals (ProviderAdapter.refusal): none. The gateway's request model is the Chat
-Completions API's own, so every field (tools, tool_choice, parallel_tool_calls,
+Refusals (ProviderAdapter.refusal): only Anthropic's `top_k` and `cache_control`, which a
+/v1/messages client may send and Chat Completions has no field for. Otherwise the gateway's
+request model is the Chat Completions API's own, so every field (tools, tool_choice, parallel_tool_calls,
 response_format, seed, penalties, logit_bias, n, logprobs/top_logprobs, metadata,
 reasoning_effort, images, names, tool turns) is passed through as given. What a particular
 upstream model rejects (e.g. logprobs on a reasoning model, or an OpenAI-compatible server
@@ -27,16 +28,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .base import ProviderAdapter
 from .errors import StatusError
 from .openai_answer import StreamState, completion_from, usage_from
 from .openai_embed import EMBEDDINGS_PATH, embed_params, embeddings_from
-from .openai_request import request_params
+from .openai_request import refusal_of, request_params
 from .sse_decode import aiter_events, drain
 from .types import ChatRequest, Completion, EmbeddingRequest, Embeddings, StreamChunk
+
+if TYPE_CHECKING:
+    from providers_app.errors import InvalidRequest
 
 __all__ = ["OpenAIAdapter", "StreamState", "completion_from", "max_tokens_field_for", "request_params", "usage_from"]
 
@@ -76,6 +80,10 @@ class OpenAIAdapter(ProviderAdapter):
     ) -> None:
         super().__init__(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
         self.max_tokens_field = max_tokens_field or max_tokens_field_for(base_url)
+
+    @classmethod
+    def refusal(cls, request: ChatRequest) -> InvalidRequest | None:
+        return refusal_of(request)
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         # A key-less OpenAI-compatible server (vLLM, llama.cpp) gets no Authorization header.

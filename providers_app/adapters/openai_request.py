@@ -10,7 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, Tool, ToolChoice
+from providers_app.errors import InvalidRequest
+
+from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, Tool, ToolChoice, anthropic_block_field
+
+
+def refusal_of(request: ChatRequest) -> InvalidRequest | None:
+    """What the Chat Completions API has no field for: Anthropic's `top_k`, `thinking`,
+    `cache_control` and thinking blocks (sent by /v1/messages clients). Everything else of the
+    request model is OpenAI's own."""
+    o = request.options
+    if o is None:
+        return None
+    if o.top_k is not None:
+        return InvalidRequest('The provider kind "openai" cannot honour `top_k`.', field="top_k")
+    if o.thinking is not None:
+        return InvalidRequest(
+            'The provider kind "openai" cannot honour `thinking` (OpenAI\'s nearest is reasoning_effort).',
+            field="thinking",
+        )
+    if (path := anthropic_block_field(request.messages, o)) is not None:
+        why = "OpenAI caches prompts on its own" if path.endswith("cache_control") else "Anthropic's own blocks"
+        return InvalidRequest(f'The provider kind "openai" cannot honour {path} ({why}).', field=path)
+    return None
 
 
 def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens") -> dict[str, Any]:
@@ -35,6 +57,8 @@ def request_params(request: ChatRequest, *, max_tokens_field: str = "max_tokens"
     if request.user:
         params["user"] = request.user
     if request.options is not None:
+        if (refused := refusal_of(request)) is not None:
+            raise refused
         add_options(params, request.options)
     return params
 

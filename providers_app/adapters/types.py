@@ -16,9 +16,16 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 # --- the request --------------------------------------------------------------------------
+# Anthropic's prompt-cache breakpoint ({"type": "ephemeral", "ttl": "5m" | "1h"}), as the client sent
+# it on a block or tool: sent as given to `anthropic` providers, refused by name by the others
+# (anthropic_only_field). Only the Messages API ingress (/v1/messages) sets it.
+CacheControl = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,7 @@ class ImagePart:
     media_type: str | None = None  # data URLs: e.g. "image/png"
     data: str | None = None  # data URLs: the base64 payload
     detail: str | None = None  # OpenAI's "auto" | "low" | "high"
+    cache_control: CacheControl | None = None
 
     @property
     def is_data(self) -> bool:
@@ -43,16 +51,30 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as the model wrote it (not re-encoded)
+    cache_control: CacheControl | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """One of Anthropic's thinking blocks, kept whole: an answer's (Choice.thinking), and an
+    assistant turn's sent back (Message.thinking), unmodified as Anthropic requires."""
+
+    text: str = ""  # `thinking`
+    signature: str = ""
+    redacted: str | None = None  # a redacted_thinking block's `data` (then text and signature are "")
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str  # one of ROLES ("developer" arrives as "system")
     content: str  # the text (text parts joined); "" for an assistant turn of tool calls only
-    parts: tuple[Part, ...] = ()  # set only when the content has an image: every part, in order
+    # Set only when the content has an image or a part carries cache_control: every part, in order.
+    parts: tuple[Part, ...] = ()
     tool_calls: tuple[ToolCall, ...] = ()  # assistant turns
     tool_call_id: str | None = None  # role "tool": the call it answers
     name: str | None = None  # the participant's name (OpenAI's `name`)
+    cache_control: CacheControl | None = None  # role "tool": on Anthropic's tool_result block
+    thinking: tuple[Thinking, ...] = ()  # assistant turns: an earlier answer's thinking blocks, first
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +83,7 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None  # a JSON Schema of type object
     strict: bool | None = None
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +120,11 @@ class ChatOptions:
     top_logprobs: int | None = None
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
+    top_k: int | None = None  # anthropic, ollama (Messages API ingress)
+    thinking: dict[str, Any] | None = None  # Anthropic's thinking config, as sent (anthropic only)
+    # True when a block, tool or turn carries what only Anthropic takes: cache_control, or an
+    # earlier answer's thinking blocks (anthropic_block_field finds the first).
+    anthropic_blocks: bool | None = None
     # Set by the service from the model's admin settings, not by clients:
     json_schema_via_tool: bool = False  # anthropic: json_schema as a forced tool, not output_config
 
@@ -132,8 +160,32 @@ class ChatOptions:
 
 _OPTION_FIELDS = (
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort",
+    "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort", "top_k",
+    "thinking", "anthropic_blocks",
 )  # fmt: skip
+
+
+def anthropic_block_field(messages: tuple[Message, ...], options: ChatOptions) -> str | None:
+    """The first cache_control or thinking block of a request, as the field path of the
+    service's input (`...cache_control`, `messages[i].thinking`); None when there is none.
+    Kinds other than anthropic refuse it by that name."""
+    if not options.anthropic_blocks:
+        return None
+    for i, m in enumerate(messages):
+        if m.thinking:
+            return f"messages[{i}].thinking"
+        if m.cache_control is not None:
+            return f"messages[{i}].cache_control"
+        for k, part in enumerate(m.parts):
+            if part.cache_control is not None:
+                return f"messages[{i}].content[{k}].cache_control"
+        for j, call in enumerate(m.tool_calls):
+            if call.cache_control is not None:
+                return f"messages[{i}].tool_calls[{j}].cache_control"
+    for t, tool in enumerate(options.tools):
+        if tool.cache_control is not None:
+            return f"tools[{t}].cache_control"
+    return "anthropic_blocks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +208,9 @@ class Usage:
     input_tokens: int = 0  # never includes cache reads or writes
     output_tokens: int = 0  # includes reasoning tokens (priced as output)
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # all cache writes, 5-minute and 1-hour
     reasoning_tokens: int = 0  # of output_tokens, those spent reasoning (for the record)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, those written for 1 hour (Anthropic ttl "1h")
 
 
 @dataclass(slots=True)
@@ -170,6 +223,8 @@ class Choice:
     refusal: str | None = None
     logprobs: Any = None  # OpenAI's logprobs object, as the provider sent it
     index: int = 0
+    thinking: tuple[Thinking, ...] = ()  # Anthropic's thinking blocks, before the text
+    stop_sequence: str | None = None  # which stop sequence ended it, when the provider says (Anthropic)
 
 
 @dataclass(slots=True)
@@ -218,6 +273,19 @@ class StreamChunk:
     tool_calls: tuple[ToolCallDelta, ...] = ()
     refusal: str | None = None  # a fragment of a refusal
     logprobs: Any = None  # this piece's logprobs object (OpenAI's shape)
+    thinking: ThinkingDelta | None = None  # Anthropic: a piece of a thinking block
+    stop_sequence: str | None = None  # the last chunk: which stop sequence ended the answer, if said
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of a streamed thinking block: `block` numbers the answer's thinking blocks
+    (0, 1...), a new number starts a new block. A redacted block comes whole (`redacted`)."""
+
+    block: int
+    text: str = ""
+    signature: str = ""
+    redacted: str | None = None
 
 
 # --- embeddings -----------------------------------------------------------------------------

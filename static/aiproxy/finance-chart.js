@@ -2,7 +2,8 @@
  * (json_script "finance-chart-data"). No library: one chart does not justify one, and
  * nothing is fetched at run time.
  *
- * Data: {days: ["YYYY-MM-DD", ...], series: [{model, costs: ["0.0123", ...], links: [url, ...]}]}
+ * Data: {days: ["YYYY-MM-DD", ...], series: [{model, costs: ["0.0123", ...], links: [url or "", ...]}]}
+ * (only models that cost something are series; "" where no exact drill-down exists).
  * Costs arrive as exact decimal strings; they are parsed to numbers only to size bars,
  * and shown as sent in tooltips and data-cost attributes.
  */
@@ -36,6 +37,12 @@
       decimals++;
     }
     return "$" + v.toFixed(decimals);
+  }
+
+  // As the report's tables write money: "$1,234.5679"; "<$0.0001" for a nonzero amount below that.
+  function shown(v) {
+    if (v > 0 && v < 0.00005) return "<$0.0001";
+    return "$" + v.toLocaleString("en-US", { minimumFractionDigits: 4, maximumFractionDigits: 4 });
   }
 
   function draw(container, legend, data) {
@@ -74,6 +81,7 @@
     var band = plotW / days.length;
     var barW = Math.max(1, Math.min(48, band * 0.72));
     var labelEvery = Math.ceil(days.length / Math.max(1, Math.floor(plotW / 64)));
+    var drawn = {};  // series index -> true once one of its segments is drawn
     days.forEach(function (day, i) {
       var x = MARGIN.left + i * band + (band - barW) / 2;
       var base = MARGIN.top + plotH;
@@ -83,12 +91,13 @@
         // At least 1 px, so every (day, model) that cost something can be seen and hovered.
         var h = Math.max(1, (cost / max) * plotH);
         base -= h;
-        var link = el("a", { href: s.links[i] }, svg);
+        var link = s.links[i] ? el("a", { href: s.links[i] }, svg) : svg;
         var rect = el("rect", {
           x: x, y: base, width: barW, height: h, fill: PALETTE[k % PALETTE.length], "class": "bar",
           "data-day": day, "data-model": s.model, "data-cost": s.costs[i]
         }, link);
-        el("title", {}, rect).textContent = day + " · " + s.model + " · $" + s.costs[i];
+        el("title", {}, rect).textContent = day + " · " + s.model + " · " + shown(cost) + " (exact $" + s.costs[i] + ")";
+        drawn[k] = true;
       });
       if (i % labelEvery === 0) {
         el("text", { x: x + barW / 2, y: MARGIN.top + plotH + 16, "text-anchor": "middle", "class": "axis" }, svg)
@@ -99,7 +108,9 @@
     el("text", { x: MARGIN.left + plotW / 2, y: HEIGHT - 6, "text-anchor": "middle", "class": "axis" }, svg)
       .textContent = days[0] + " – " + days[days.length - 1];
 
+    // The legend names only what was drawn (a series whose every day cost 0 has no colour on the chart).
     series.forEach(function (s, k) {
+      if (!drawn[k]) return;
       var item = document.createElement("li");
       var swatch = document.createElement("span");
       swatch.className = "swatch";

@@ -6,6 +6,8 @@ skips, unless --require-services (CI) makes that a failure.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections import defaultdict
 from datetime import timedelta
@@ -18,12 +20,17 @@ from django.utils import timezone
 
 from completions_app.models import CompletionRecord
 from completions_app.services.cost import cost_format
+from metrics_app.formatting import money_text
+from metrics_app.groups import UNKNOWN_MODEL
 from tests.unit.finance.conftest import PASSWORD, finance_group_ensure, record_create
+from tests.unit.finance.report_data import realistic_records
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path("/tmp/finance-report.png")
+# Written by the realistic-data test when AIPROXY_SCREENSHOTS=1 (docs/finance.md shows it).
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "finance-report.png"
 FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -85,21 +92,28 @@ def _expected_cells() -> dict[tuple[str, str], Decimal]:
     return {k: v for k, v in cells.items() if v > 0}
 
 
-def test_finance_user_logs_in_and_sees_the_chart_and_totals(browser, live_server, django_user_model, records):
+def _login(browser, live_server, django_user_model, path: str) -> None:
+    """A finance user signs in through the admin's form on the way to `path`; the chart is drawn."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     user = django_user_model.objects.create_user("fin", "fin@example.com", PASSWORD, is_staff=True)
     user.groups.add(finance_group_ensure())
-
-    # Not logged in: the report sends the browser to the admin login form, and back after it.
-    browser.get(live_server.url + reverse("finance:report"))
+    browser.get(live_server.url + path)
     browser.find_element(By.ID, "id_username").send_keys("fin")
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "#login-form input[type=submit]").click()
     WebDriverWait(browser, 15).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "#finance-chart[data-drawn=true] rect.bar")
     )
+
+
+def test_finance_user_logs_in_and_sees_the_chart_and_totals(browser, live_server, django_user_model, records):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # Not logged in: the report sends the browser to the admin login form, and back after it.
+    _login(browser, live_server, django_user_model, reverse("finance:report"))
     assert browser.current_url.startswith(live_server.url + reverse("finance:report"))
 
     # The chart: one bar segment per (day, model) that cost something, carrying the exact amount.
@@ -124,9 +138,11 @@ def test_finance_user_logs_in_and_sees_the_chart_and_totals(browser, live_server
     legend = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#finance-legend li")]
     assert sorted(legend) == ["claude-3-5-haiku", "gpt-4o-mini", "llama3"]
 
-    # The totals: the records' exact sum, as text on the page.
+    # The totals: the records' exact sum, formatted, with the exact value on hover.
     total = sum((r.cost_usd for r in CompletionRecord.objects.all()), Decimal(0))
-    assert browser.find_element(By.ID, "total-cost").text == cost_format(total)
+    cost = browser.find_element(By.CSS_SELECTOR, "#total-cost .amount")
+    assert cost.text == money_text(total)
+    assert cost.get_attribute("title") == "$" + cost_format(total)
     assert browser.find_element(By.ID, "total-requests").text == str(CompletionRecord.objects.count())
     assert browser.find_element(By.ID, "total-errors").text == "1"
 
@@ -142,3 +158,69 @@ def test_finance_user_logs_in_and_sees_the_chart_and_totals(browser, live_server
     assert f"created_at__date={day}" in browser.current_url
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert len(rows) == CompletionRecord.objects.filter(model=model, created_at__date=day).count()
+
+
+def _exact(element) -> Decimal:
+    """The exact amount a formatted number carries on hover (its title: "$1234.567890123456")."""
+    return Decimal(element.get_attribute("title").replace("$", ""))
+
+
+def test_formatted_numbers_are_the_exact_sums_and_the_legend_names_what_is_drawn(
+    browser, live_server, django_user_model
+):
+    """~300 requests over three weeks: every formatted total is the records' exact sum (read
+    back from its title), a money column has one precision, the legend lists the drawn series."""
+    from selenium.webdriver.common.by import By
+
+    data = realistic_records()
+    start, end = data.end - timedelta(days=10), data.end  # the 11 days before have records too
+    _login(browser, live_server, django_user_model, f"{reverse('finance:report')}?start={start}&end={end}")
+    records = CompletionRecord.objects.filter(created_at__date__gte=start, created_at__date__lte=end)
+    before = CompletionRecord.objects.filter(
+        created_at__date__gte=start - timedelta(days=11), created_at__date__lt=start
+    )
+    assert records.count() > 100 and before.count() > 100
+
+    for element_id, qs in (("total-cost", records), ("total-cost-previous", before)):
+        amount = browser.find_element(By.CSS_SELECTOR, f"#{element_id} .amount")
+        expected = sum((r.cost_usd for r in qs), Decimal(0))
+        assert _exact(amount) == expected
+        assert amount.text == money_text(expected)
+    saved = browser.find_element(By.CSS_SELECTOR, "#total-saved .amount")
+    assert _exact(saved) == sum((r.cost_saved_usd for r in records), Decimal(0))
+    for element_id, expected in (
+        ("total-requests", records.count()),
+        ("total-input-tokens", sum(r.input_tokens for r in records)),
+        ("total-output-tokens", sum(r.output_tokens for r in records)),
+    ):
+        amount = browser.find_element(By.CSS_SELECTOR, f"#{element_id} .amount")
+        assert amount.text == f"{expected:,}" and int(amount.get_attribute("title")) == expected
+    assert browser.find_element(By.CSS_SELECTOR, "#total-cost-previous .change").text.endswith("%")
+
+    # Every table: the cost cells sum exactly to the total, each shown to the column's 4 places.
+    total = sum((r.cost_usd for r in records), Decimal(0))
+    for table in ("day", "model", "provider", "client", "team"):
+        cells = browser.find_elements(By.CSS_SELECTOR, f"#finance-by-{table} tbody td.cost .amount")
+        assert cells, table
+        assert sum((_exact(c) for c in cells), Decimal(0)) == total, table
+        for c in cells:
+            assert c.text == money_text(_exact(c))
+            assert re.fullmatch(r"\$[\d,]+\.\d{4}|<\$0\.0001", c.text), c.text
+        assert _exact(browser.find_element(By.CSS_SELECTOR, f"#finance-by-{table} tfoot td.cost .amount")) == total
+
+    # The model table has the free model and one "(unknown model)" row; the chart and its legend
+    # only what cost something.
+    models = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#finance-by-model tbody th")]
+    assert "llama3" in models and models.count(UNKNOWN_MODEL) == 1
+    drawn = {b.get_attribute("data-model") for b in browser.find_elements(By.CSS_SELECTOR, "#finance-chart rect.bar")}
+    legend = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#finance-legend li")]
+    assert len(legend) == len(set(legend)) and set(legend) == drawn
+    costly = {m for m in models if records.filter(model=m).exclude(cost_usd=0).exists()}
+    assert drawn == costly and "llama3" not in drawn and UNKNOWN_MODEL not in drawn
+
+    if os.environ.get("AIPROXY_SCREENSHOTS") == "1":
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1400, min(int(height) + 40, 4000))
+        browser.execute_script("window.scrollTo(0, 0)")
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(DOCS_SCREENSHOT))

@@ -132,8 +132,8 @@ def _post(gateway, body: dict, **headers: str) -> httpx.Response:
         ({"max_tokens": 5, "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "toolu_9", "content": "x"}]}]}, {},
          "messages[0].content[0].tool_use_id"),
-        ({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
-          "messages": [{"role": "user", "content": "hi"}]}, {}, "thinking"),
+        ({"max_tokens": 5, "thinking": {"type": "sometimes"},
+          "messages": [{"role": "user", "content": "hi"}]}, {}, "thinking.type"),
         ({"messages": [{"role": "user", "content": "hi"}]}, {}, "max_tokens"),
     ],
 )  # fmt: skip
@@ -145,3 +145,106 @@ def test_bad_input_in_anthropics_shape(gateway, fake, body, headers, named):
     assert named in data["error"]["message"]
     assert not [r for r in fake.requests() if r["path"] == "/v1/messages"]  # no upstream was asked
     assert _record(gateway, resp.headers["x-request-id"])["status"] == "error"
+
+
+CACHED_SYSTEM = [
+    {"type": "text", "text": "You answer questions about the weather."},
+    {"type": "text", "text": "A long, stable reference text.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+]
+
+
+def test_a_cached_system_prompt_reaches_anthropic_as_sent_and_is_priced_by_ttl(gateway, fake):
+    fake.script(Behaviour.ok(cache_write=40, cache_write_1h=30, path="/v1/messages"))
+    raw = _sdk(gateway).messages.with_raw_response.create(
+        model="claude-3-5-haiku",
+        max_tokens=50,
+        extra_body={"top_k": 5},  # not in the SDK's typed signature
+        system=CACHED_SYSTEM,
+        tools=[{**WEATHER, "cache_control": {"type": "ephemeral"}}],
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "hi there", "cache_control": {"type": "ephemeral"}}]}
+        ],
+    )
+    message = raw.parse()
+    assert message.usage.cache_creation_input_tokens == 40
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 30
+    assert message.usage.cache_creation.ephemeral_5m_input_tokens == 10
+    [sent] = [r["json"] for r in fake.requests() if r["path"] == "/v1/messages"]
+    assert sent["system"] == CACHED_SYSTEM and sent["top_k"] == 5
+    assert sent["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    record = _record(gateway, raw.headers["x-request-id"])
+    assert (record["cache_write_tokens"], record["cache_write_1h_tokens"]) == ("40", "30")
+    # No 1-hour price set on the model: 1-hour writes at the 5-minute price, itself the input price.
+    assert record["cache_write_1h_price_per_mtok"] == record["input_price_per_mtok"] == "0.8"
+
+
+@pytest.mark.parametrize(("model", "kind"), [("gpt-4o-mini", "openai"), ("llama3", "ollama")])
+def test_cache_control_to_a_kind_without_it_is_refused_naming_the_block(gateway, fake, model, kind):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        _sdk(gateway).messages.create(
+            model=model, max_tokens=20, system=CACHED_SYSTEM, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "system[1].cache_control" in caught.value.body["error"]["message"]
+    message = caught.value.body["error"]["message"]
+    assert kind in message and "messages[0]" not in message  # named in the request's terms only
+    assert not fake.requests()  # no upstream was asked
+
+
+THINK = {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_thinking_comes_back_as_sent_streamed_and_not_and_a_tool_loop_passes_it_back(gateway, fake):
+    client = _sdk(gateway)
+    ask = {"model": "claude-3-5-haiku", "max_tokens": 2048, "thinking": THINK}
+    message = client.messages.create(**ask, messages=[{"role": "user", "content": "red green blue"}])
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking == "The user wrote 3 words; I will echo them."
+    assert thinking.signature.startswith("sig_") and text.text == "red green blue"
+    with client.messages.stream(**ask, messages=[{"role": "user", "content": "one two"}]) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking == "The user wrote 2 words; I will echo them."
+    assert final.content[0].signature.startswith("sig_") and final.content[1].text == "one two"
+
+    # A tool loop: the first answer's thinking and tool_use go back unmodified (the fake checks the signature).
+    messages: list[dict] = [{"role": "user", "content": "Paris"}]
+    first = client.messages.create(**ask, messages=messages, tools=[WEATHER])
+    assert [b.type for b in first.content] == ["thinking", "tool_use"] and first.stop_reason == "tool_use"
+    messages.append({"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]})
+    call = first.content[1]
+    messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}]})
+    second = client.messages.create(**ask, messages=messages, tools=[WEATHER])
+    assert second.content[-1].text == "tools said: sunny"
+    [sent] = [r["json"] for r in fake.requests() if r["path"] == "/v1/messages"][-1:]
+    assert sent["thinking"] == THINK and sent["messages"][1]["content"][0] == first.content[0].model_dump()
+
+    # A thinking block changed on the way back is Anthropic's 400, relayed.
+    messages[1]["content"][0]["thinking"] = "edited"
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(**ask, messages=messages, tools=[WEATHER])
+    assert "signature" in caught.value.body["error"]["message"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "llama3"])
+def test_thinking_to_a_kind_without_it_is_refused_by_name(gateway, fake, model):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        _sdk(gateway).messages.create(
+            model=model, max_tokens=2048, thinking=THINK, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.body["error"]["param"] == "thinking"
+    assert not fake.requests()
+
+
+def test_the_stop_sequence_an_anthropic_provider_names_is_passed_on(gateway, fake):
+    client = _sdk(gateway)
+    ask = {"model": "claude-3-5-haiku", "max_tokens": 50, "stop_sequences": ["HALT", "STOP"],
+           "messages": [{"role": "user", "content": "one two STOP three"}]}  # fmt: skip
+    message = client.messages.create(**ask)
+    assert (message.stop_reason, message.stop_sequence, message.content[0].text) == ("stop_sequence", "STOP", "one two")
+    with client.messages.stream(**ask) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "STOP")
+    # The openai kind does not say which sequence ended the answer: end_turn, as documented.
+    other = client.messages.create(**{**ask, "model": "gpt-4o-mini"})
+    assert (other.stop_reason, other.stop_sequence) == ("end_turn", None)

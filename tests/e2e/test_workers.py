@@ -52,3 +52,25 @@ def _is_child(pid: int, parent: int) -> bool:
             return int(f.read().rsplit(")", 1)[1].split()[1]) == parent
     except (OSError, ValueError, IndexError):
         return False
+
+
+def test_scheduled_probes_run_in_one_worker_only(fake_upstream, tmp_path):
+    """PROBE_INTERVAL_S in serve (no Celery beat): probes happen, planned by worker 0 alone."""
+    import time
+
+    fake_upstream.reset()
+    env = {"REDIS_URL": "", "PROBE_INTERVAL_S": "1", "LOG_LEVEL": "INFO"}
+    gw = GatewayProcess(tmp_path, fake_config(fake_upstream.url), env=env).prepare()
+    gw.start("--workers", "2")
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            probed = [r for r in fake_upstream.requests() if r.get("path") in ("/v1/models", "/api/tags")]
+            if len(probed) >= 8:  # two rounds of the four keys (oa x2, an, keyless ol)
+                break
+            time.sleep(0.2)
+        assert len(probed) >= 8, gw.log()
+    finally:
+        code = gw.stop(signal.SIGTERM)
+    assert code == 0, gw.log()
+    assert len(re.findall(r"provider probes every 1s in this process", gw.log())) == 1, gw.log()

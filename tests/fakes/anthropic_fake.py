@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -63,6 +64,8 @@ class AnthropicWire(ProviderWire):
             tool_results=_tool_results(messages),
             json_schema=fmt.get("schema") if fmt.get("type") == "json_schema" else None,
             images=sum(_is_image(b) for m in messages for b in _blocks(m.get("content"))),
+            thinking=(body.get("thinking") or {}).get("type") in ("enabled", "adaptive"),
+            invalid=_tampered_thinking(messages),
         )
 
     def _usage(self, answer: Answer, *, output_tokens: int) -> dict[str, Any]:
@@ -70,6 +73,10 @@ class AnthropicWire(ProviderWire):
             "input_tokens": answer.input_tokens,
             "cache_creation_input_tokens": answer.cache_write,
             "cache_read_input_tokens": answer.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": answer.cache_write - answer.cache_write_1h,
+                "ephemeral_1h_input_tokens": answer.cache_write_1h,
+            },
             "output_tokens": output_tokens,
         }
 
@@ -79,7 +86,7 @@ class AnthropicWire(ProviderWire):
             "type": "message",
             "role": "assistant",
             "model": prompt.model,
-            "content": _content(answer) if done else [],
+            "content": (_thinking_blocks(prompt) + _content(answer)) if done else [],
             "stop_reason": STOP_REASONS[answer.finish] if done else None,
             "stop_sequence": answer.stop_sequence if done else None,
             "usage": self._usage(answer, output_tokens=answer.output_tokens if done else 1),
@@ -94,23 +101,38 @@ class AnthropicWire(ProviderWire):
             sse("message_start", {"type": "message_start", "message": self._message(prompt, answer, done=False)}),
         ]
         index = 0
+        for block in _thinking_blocks(prompt):  # thinking first, in pieces, then its signature
+            empty = {"type": "thinking", "thinking": "", "signature": ""}
+            frames.append(
+                sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": empty})
+            )
+            words = block["thinking"].split(" ")
+            for piece in (" ".join(words[: len(words) // 2]) + " ", " ".join(words[len(words) // 2 :])):
+                delta = {"type": "thinking_delta", "thinking": piece}
+                frames.append(
+                    sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                )
+            delta = {"type": "signature_delta", "signature": block["signature"]}
+            frames.append(sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+            frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+            index += 1
         if answer.chunks or not answer.tool_calls:
             frames += [
                 sse(
                     "content_block_start",
-                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
                 ),
                 sse("ping", {"type": "ping"}),
             ]
             frames += [
                 sse(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": chunk}},
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": chunk}},
                 )
                 for chunk in answer.chunks
             ]
-            frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
-            index = 1
+            frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+            index += 1
         for i, call in enumerate(answer.tool_calls, start=index):
             frames += _tool_frames(i, call)
         frames += [
@@ -173,6 +195,27 @@ def _tool_frames(index: int, call: ToolCallAnswer) -> list[bytes]:
     ]
     frames.append(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
     return frames
+
+
+def _signature(thinking: str) -> str:
+    return "sig_" + hashlib.sha256(thinking.encode()).hexdigest()[:32]
+
+
+def _thinking_blocks(prompt: Prompt) -> list[dict[str, Any]]:
+    if not prompt.thinking:
+        return []
+    last_user = next((t for role, t in reversed(prompt.texts) if role == "user"), "")
+    thinking = f"The user wrote {len(last_user.split())} words; I will echo them."
+    return [{"type": "thinking", "thinking": thinking, "signature": _signature(thinking)}]
+
+
+def _tampered_thinking(messages: list[Any]) -> str | None:
+    """As Anthropic checks an earlier answer's thinking block against its signature."""
+    for i, m in enumerate(messages):
+        for j, b in enumerate(_blocks(m.get("content"))):
+            if b.get("type") == "thinking" and b.get("signature") != _signature(str(b.get("thinking"))):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+    return None
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:

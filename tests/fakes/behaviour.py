@@ -28,6 +28,7 @@ class Behaviour:
     chunk_delay_s: float | None = None  # pause between stream frames; None = the server's default
     cache_read: int = 0  # cache tokens to report in usage (providers that have them)
     cache_write: int = 0
+    cache_write_1h: int = 0  # of cache_write, those written for 1 hour (Anthropic's cache_creation split)
     path: str | None = None  # only requests whose path starts with this consume the behaviour
     times: int = 1  # how many requests it applies to; -1 = until reset
 

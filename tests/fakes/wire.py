@@ -8,6 +8,7 @@ frames and error bodies look; faults are applied here, the same way for all of t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class Prompt:
     json_mode: bool = False  # JSON asked for without a schema
     images: int = 0  # well-formed image parts seen
     n: int = 1
+    thinking: bool = False  # Anthropic's thinking asked for: the answer starts with a thinking block
+    invalid: str | None = None  # what the real provider would answer 400 for (e.g. a tampered thinking block)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Answer:
     cache_read: int
     cache_write: int
     tool_calls: tuple[ToolCallAnswer, ...] = ()
+    cache_write_1h: int = 0  # of cache_write
 
     @property
     def text(self) -> str:
@@ -208,12 +212,16 @@ async def respond(
         message = behaviour.message or f"fake {wire.name} error {status}"
         return web.json_response(wire.error_body(status, error_type, message), status=status, headers=behaviour.headers)
     prompt = wire.parse(body)
+    if prompt.invalid is not None:
+        return web.json_response(wire.error_body(400, wire.default_error_type(400), prompt.invalid), status=400)
     answer = answer_for(
         prompt,
         chunks=behaviour.chunks or state.config.chunks,
         cache_read=behaviour.cache_read,
         cache_write=behaviour.cache_write,
     )
+    if behaviour.cache_write_1h:
+        answer = dataclasses.replace(answer, cache_write_1h=behaviour.cache_write_1h)
     if behaviour.kind == "wrong_shape":
         return web.json_response(wire.wrong_shape_body(), headers=behaviour.headers)
     if not prompt.stream:

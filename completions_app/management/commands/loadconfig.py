@@ -24,6 +24,8 @@ class Command(BaseCommand):
             summary = config_load(data=data)
         except ConfigError as exc:
             raise CommandError(f"{path}: {exc} (nothing was changed)") from None
+        for note in summary.notes:
+            self.stderr.write(f"warning: {note}")
         self.stdout.write(
             f"loaded {summary.providers} providers, {summary.keys} keys, {summary.models} models, "
             f"{summary.clients} clients from {path}"

@@ -153,11 +153,40 @@ def test_fields_not_yet_carried_are_refused_by_name(name):
     assert error.field == name and "not supported on /v1/messages yet" in error.message
 
 
-def test_cache_control_on_a_block_is_refused_naming_the_block():
-    error = _refused({"system": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]})
-    assert error.field == "system[0].cache_control"
-    error = _refused({"tools": [{"name": "f", "input_schema": SCHEMA, "cache_control": {"type": "ephemeral"}}]})
-    assert error.field == "tools[0].cache_control"
+EPHEMERAL = {"type": "ephemeral"}
+HOUR = {"type": "ephemeral", "ttl": "1h"}
+
+
+def test_cache_control_stays_on_its_block_and_flags_the_options():
+    use = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}, "cache_control": EPHEMERAL}
+    inp, origins = _input(
+        system=[{"type": "text", "text": "rules", "cache_control": HOUR}, {"type": "text", "text": "more"}],
+        tools=[{"name": "f", "input_schema": SCHEMA, "cache_control": EPHEMERAL}],
+        top_k=5,
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": EPHEMERAL}]},
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok", "cache_control": EPHEMERAL}]},
+        ],
+    )  # fmt: skip
+    system, user, assistant, result = inp.messages
+    assert system.parts == (TextPart("rules", HOUR), TextPart("more")) and system.content == "rules\n\nmore"
+    assert user.parts == (TextPart("hi", EPHEMERAL),)
+    assert assistant.tool_calls[0].cache_control == EPHEMERAL
+    assert result.cache_control == EPHEMERAL and result.tool_call_id == "toolu_1"
+    assert inp.options.tools[0].cache_control == EPHEMERAL
+    assert inp.options.anthropic_blocks is True and inp.options.top_k == 5
+    # The service names these fields in its own terms; the client reads them in its own.
+    assert anthropic_field("messages[0].content[0].cache_control", origins) == "system[0].cache_control"
+    assert anthropic_field("messages[1].content[0].cache_control", origins) == "messages[0].content[0].cache_control"
+    assert anthropic_field("messages[2].tool_calls[0].cache_control", origins) == "messages[1].content[0].cache_control"
+    assert anthropic_field("messages[3].cache_control", origins) == "messages[2].content[0].cache_control"
+
+
+def test_without_cache_control_nothing_changes():
+    inp, _ = _input(system=[{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])
+    assert inp.plain and inp.messages[0] == Message("system", "a\n\nb")
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,17 @@ ORIGINAL = (
 
 
 def test_new_columns_are_appended_after_the_original_columns():
-    assert HEADER == [*ORIGINAL, "usage_estimated", "reasoning_tokens", "finish_reason", "end_user"]
+    assert HEADER == [
+        *ORIGINAL,
+        "usage_estimated",
+        "reasoning_tokens",
+        "finish_reason",
+        "end_user",
+        "cache_read_price_per_mtok",
+        "cache_write_price_per_mtok",
+        "cache_write_1h_tokens",
+        "cache_write_1h_price_per_mtok",
+    ]
 
 
 @pytest.mark.django_db
@@ -51,4 +61,4 @@ def test_reasoning_tokens_values():
         "900",
         "640",
     )
-    assert list(rows[0])[-3:] == ["reasoning_tokens", "finish_reason", "end_user"]
+    assert list(rows[0])[19:22] == ["reasoning_tokens", "finish_reason", "end_user"]

@@ -166,22 +166,64 @@ def test_undecryptable_secret_is_reported_without_a_call(fake_good, settings):
     assert fake_good.requests == []
 
 
-def test_admin_probe_now_action_queues_a_probe_after_commit(
+@pytest.mark.django_db(transaction=True)
+def test_admin_probe_now_without_a_worker_runs_in_the_background_not_in_the_request(
+    fake_good, admin_client, monkeypatch
+):
+    import threading
+
+    from django.urls import reverse
+
+    from aiproxy.celery import app as celery_app
+    from providers_app.tasks import BACKGROUND_THREAD_NAME
+
+    # The embedded default: no broker, tasks eager (CI sets REDIS_URL, so force it).
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    fake_good.script(Behaviour.hang(1.0, path="/v1/models", times=-1))  # a slow upstream
+    p = provider_create("clicked", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
+    other = provider_create("other", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
+    resp = admin_client.post(
+        reverse("admin:providers_app_provider_changelist"),
+        {"action": "probe_now", "_selected_action": [p.pk]},
+        follow=True,
+    )
+    assert resp.redirect_chain[0][1] == 302
+    assert "Probe started in the background" in resp.content.decode()
+    # The page came back before the probe ended: the probe is in its own thread.
+    assert _key("clicked").healthy is None
+    threads = [t for t in threading.enumerate() if t.name == BACKGROUND_THREAD_NAME]
+    assert len(threads) == 1
+    # A second click meanwhile starts nothing more, and says so.
+    again = admin_client.post(
+        reverse("admin:providers_app_provider_changelist"),
+        {"action": "probe_now", "_selected_action": [p.pk]},
+        follow=True,
+    )
+    assert "already running in the background" in again.content.decode()
+    assert len([t for t in threading.enumerate() if t.name == BACKGROUND_THREAD_NAME]) == 1
+    threads[0].join(timeout=30)
+    assert _key("clicked").healthy is True
+    assert Provider.objects.get(pk=other.pk).healthy is None  # only the selected providers
+
+
+def test_admin_probe_now_with_a_broker_queues_a_task_after_commit(
     fake_good, admin_client, django_capture_on_commit_callbacks, monkeypatch
 ):
     from django.urls import reverse
 
     from aiproxy.celery import app as celery_app
 
-    # Run the queued task here whatever the environment's broker (CI sets REDIS_URL).
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    sent: list[dict] = []
+    monkeypatch.setattr(probe_providers, "delay", lambda **kw: sent.append(kw))  # Celery's, not ours
     p = provider_create("clicked", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
-    other = provider_create("other", "openai", fake_good.openai_base_url, keys=(GOOD_SECRET,))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         resp = admin_client.post(
-            reverse("admin:providers_app_provider_changelist"), {"action": "probe_now", "_selected_action": [p.pk]}
+            reverse("admin:providers_app_provider_changelist"),
+            {"action": "probe_now", "_selected_action": [p.pk]},
+            follow=True,
         )
-    assert resp.status_code == 302
     assert len(callbacks) == 1  # enqueued on commit, not inside the transaction
-    assert _key("clicked").healthy is True
-    assert Provider.objects.get(pk=other.pk).healthy is None  # only the selected providers
+    assert sent == [{"provider_ids": [p.pk]}]
+    assert "Probe started by a Celery worker" in resp.content.decode()
+    assert fake_good.requests == []  # nothing ran in the request

@@ -14,7 +14,9 @@ from .conftest import record_create
 
 def _field(html: str, name: str) -> str:
     """The text of a read-only field's value on an admin change page."""
-    match = re.search(rf'class="[^"]*field-{name}[^"]*".*?<div class="readonly">(.*?)</div>', html, re.S)
+    # A field sharing a row with others sits in its own "fieldBox"; a field alone, in its row.
+    match = re.search(rf'class="[^"]*fieldBox field-{name}[^"]*".*?<div class="readonly">(.*?)</div>', html, re.S)
+    match = match or re.search(rf'class="[^"]*field-{name}[^"]*".*?<div class="readonly">(.*?)</div>', html, re.S)
     assert match, name
     return match.group(1).strip()
 

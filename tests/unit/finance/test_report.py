@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -64,7 +64,7 @@ def test_finance_group_has_view_permissions_on_records_rollups_and_price_history
     expected = {
         ("completions_app", "view_completionrecord"),
         ("completions_app", "view_costrollup"),
-        # migration 0008 (the management API): "what did model X cost on date D"
+        # migration 0009 (the management API): "what did model X cost on date D"
         ("providers_app", "view_modelprice"),
     }
     # As migrated (unless a transactional test flushed it), and as re-made on a database without it.
@@ -101,9 +101,11 @@ def test_report_totals_equal_the_records(finance_client, records):
     assert report.totals["cost_saved_usd"] == records_sum("cost_saved_usd", **rng)
     assert report.totals["requests"] == CompletionRecord.objects.filter(**rng).count()
     assert report.totals["input_tokens"] == records_sum("input_tokens", **rng)
-    # The page shows the exact decimal, not a float rendering.
+    # The page shows dollars to 4 places, and the exact decimal (not a float rendering) on hover.
     html = resp.content.decode()
-    assert f'<dd id="total-cost">{cost_format(records_sum("cost_usd", **rng))}</dd>' in html
+    total = records_sum("cost_usd", **rng)
+    shown = f"${total.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):,}"
+    assert f'<dd id="total-cost"><span class="amount" title="${cost_format(total)}">{shown}</span></dd>' in html
     for name, column in (("model", "model"), ("provider", "provider"), ("client", "client_name")):
         rows = report.by_group[name]
         assert sum((r["cost_usd"] for r in rows), Decimal(0)) == report.totals["cost_usd"]

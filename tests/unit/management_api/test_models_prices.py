@@ -99,3 +99,15 @@ def test_a_misspelt_field_is_400_naming_it_and_read_only_fields_sent_back_are_ig
     body = admin_api.get(f"/api/v1/models/{rows['big'].pk}").json()
     r = admin_api.send("PUT", f"/api/v1/models/{rows['big'].pk}", {**body, "output_per_mtok": "11"})
     assert r.status_code == 200 and r.json()["output_per_mtok"] == "11.000000"
+
+
+def test_a_model_needs_input_and_output_prices_unless_free(rows, admin_api):
+    bare = {k: v for k, v in NEW.items() if k not in ("input_per_mtok", "output_per_mtok", "fallbacks")}
+    r = admin_api.post("/api/v1/models", bare)
+    assert r.status_code == 400 and set(r.json()["error"]["fields"]) == {"input_per_mtok", "output_per_mtok"}
+    r = admin_api.patch(f"/api/v1/models/{rows['big'].pk}", {"output_per_mtok": None})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "output_per_mtok"
+    r = admin_api.post("/api/v1/models", {**bare, "name": "llama-local", "free": True})
+    assert r.status_code == 201 and r.json()["free"] is True and r.json()["input_per_mtok"] is None
+    history = admin_api.get(f"/api/v1/models/{r.json()['id']}/prices").json()
+    assert [p["free"] for p in history] == [True]

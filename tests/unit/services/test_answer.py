@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from completions_app.services.answer import AnswerBuilder, choices_of, delta_of, pieces_of
 from completions_app.services.response_cache import CachedAnswer
-from providers_app.adapters.types import Choice, StreamChunk, ToolCall, ToolCallDelta, Usage
+from providers_app.adapters.types import Choice, StreamChunk, Thinking, ThinkingDelta, ToolCall, ToolCallDelta, Usage
 
 
 def _fold(chunks: list[StreamChunk]) -> tuple[AnswerBuilder, list]:
@@ -89,3 +89,21 @@ def test_a_whole_answer_becomes_pieces_that_rebuild_it():
     ]
     assert choices_of(pieces_of(choices), "tool_calls") == choices
     assert pieces_of([Choice(text="plain", finish_reason="stop")]) == ["plain"]
+
+
+def test_thinking_pieces_fold_into_whole_blocks_and_replay_from_the_cache():
+    chunks = [
+        StreamChunk(thinking=ThinkingDelta(0, text="Let me ")),
+        StreamChunk(thinking=ThinkingDelta(0, text="think.")),
+        StreamChunk(thinking=ThinkingDelta(0, signature="sig_a")),
+        StreamChunk(thinking=ThinkingDelta(1, redacted="opaque")),
+        StreamChunk(text="Answer."),
+    ]
+    builder, sent = _fold(chunks)
+    whole = builder.choices("stop")
+    assert whole[0].thinking == (Thinking("Let me think.", "sig_a"), Thinking(redacted="opaque"))
+    assert whole[0].text == "Answer." and "think." in builder.all_text()
+    cached = CachedAnswer.loads(CachedAnswer(builder.text, builder.pieces, "stop", Usage(1, 2), "m", "p", "0").dumps())
+    assert [delta_of(p) for p in cached.chunks] == sent
+    assert choices_of(cached.chunks, "stop") == whole
+    assert choices_of(pieces_of(whole), "stop") == whole  # a non-streamed answer's pieces too

@@ -266,3 +266,46 @@ async def test_the_service_records_an_adapters_tool_call_answer(gw, reasoning_mo
         (True, "tool_calls", 900, 640),
     ]
     assert {r.cost_usd for r in records} == {REASONING_COST}
+
+
+# --- 1-hour cache writes: their own price (cache_creation.ephemeral_1h_input_tokens) ----------------
+@pytest.fixture
+async def claude_1h_prices(gw):
+    await db_run(
+        lambda: Model.objects.filter(name="claude-h").update(
+            cache_write_per_mtok=Decimal("1.00"), cache_write_1h_per_mtok=Decimal("1.60")
+        )
+    )
+    catalog_invalidate()
+
+
+# 12 cache writes, 5 of them for 1 hour: 7 at the 5-minute price, 5 at the 1-hour one.
+CACHE_1H_COST = (3 * Decimal("0.80") + 3 * Decimal("4.00") + 7 * Decimal("1.00") + 5 * Decimal("1.60")) / MTOK
+
+
+async def test_one_hour_cache_writes_are_priced_at_their_own_price(gw, claude_1h_prices):
+    gw.fake.script(Behaviour.ok(cache_write=12, cache_write_1h=5))
+    result = await completion_create(gw.inp(model="claude-h"), gw.ctx())
+    assert result.cost_usd == CACHE_1H_COST == Decimal("0.0000294")
+    [record] = await gw.records()
+    assert (record.cache_write_tokens, record.cache_write_1h_tokens) == (12, 5)
+    assert (record.cache_write_price_per_mtok, record.cache_write_1h_price_per_mtok) == (
+        Decimal("1.00"),
+        Decimal("1.60"),
+    )
+    assert record.cost_usd == CACHE_1H_COST
+
+
+async def test_one_hour_cache_writes_are_priced_apart_streamed(gw, claude_1h_prices):
+    gw.fake.script(Behaviour.ok(cache_write=12, cache_write_1h=5))
+    end, record = await _stream_record(gw.inp(model="claude-h"), gw)
+    assert end.result.cost_usd == record.cost_usd == CACHE_1H_COST
+    assert record.cache_write_1h_tokens == 5
+
+
+async def test_without_a_one_hour_price_the_five_minute_price_applies(gw, claude_cache_prices):
+    gw.fake.script(Behaviour.ok(cache_write=12, cache_write_1h=5))
+    await completion_create(gw.inp(model="claude-h"), gw.ctx())
+    [record] = await gw.records()
+    assert record.cache_write_1h_price_per_mtok == Decimal("1.00")
+    assert record.cost_usd == (3 * Decimal("0.80") + 3 * Decimal("4.00") + 12 * Decimal("1.00")) / MTOK

@@ -83,9 +83,20 @@ def test_every_outcome_value_lands_in_its_column(monkeypatch):
     )
     o.served_model, o.provider, o.provider_key = "served", "prov", "k1"
     o.status, o.error_type, o.http_status = CompletionRecord.Status.ERROR, "upstream_error", 502
-    o.usage = Usage(input_tokens=1, output_tokens=7, cache_read_tokens=3, cache_write_tokens=4, reasoning_tokens=5)
+    o.usage = Usage(
+        input_tokens=1,
+        output_tokens=7,
+        cache_read_tokens=3,
+        cache_write_tokens=4,
+        reasoning_tokens=5,
+        cache_write_1h_tokens=2,
+    )
     o.prices = Prices(
-        input=Decimal("1.1"), output=Decimal("2.2"), cache_read=Decimal("3.3"), cache_write=Decimal("4.4")
+        input=Decimal("1.1"),
+        output=Decimal("2.2"),
+        cache_read=Decimal("3.3"),
+        cache_write=Decimal("4.4"),
+        cache_write_1h=Decimal("5.5"),
     )
     o.cost, o.cost_saved, o.usage_estimated = Decimal("0.5"), Decimal("0.25"), True
     o.latency_ms, o.ttft_ms, o.cached, o.finish_reason = 12.34567, 5.55555, True, None
@@ -125,6 +136,8 @@ def test_every_outcome_value_lands_in_its_column(monkeypatch):
         "attempts": [{"model": "served", "provider": "prov", "key": "k1", "outcome": "upstream_error"}],
         "limit_hit": "",  # set by the limits (issue 15); none here
         "end_user": "",  # the request's `user`: none here
+        "cache_write_1h_tokens": 2,
+        "cache_write_1h_price_per_mtok": Decimal("5.5"),
     }
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('completions_app', '0006_clientkey_rotation'),
+        ('completions_app', '0007_completionrecord_cache_write_1h'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

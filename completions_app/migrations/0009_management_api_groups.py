@@ -72,7 +72,7 @@ def remove_groups(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("completions_app", "0007_managementtoken"),
+        ("completions_app", "0008_managementtoken"),
         ("completions_app", "0002_finance_group"),
         ("providers_app", "0006_model_price_history"),
     ]

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from . import admin_tokens  # noqa: F401 - management tokens and the history list, in their own module
 from .admin_format import usd_html
 from .admin_keys import ClientKeyAdmin, TeamAdmin
 from .admin_records import CompletionRecordAdmin, ReadOnlyAdmin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
@@ -208,3 +209,33 @@ class CostRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} {self.bucket_start:%Y-%m-%d %H:%M} {self.model}"
+
+
+class ManagementToken(models.Model):
+    """A bearer token for the management API (/api/v1/). Only its SHA-256 is stored.
+
+    Each token acts as its own Django user (`token:<name>`, no password, never staff), in the
+    group of its role: permissions and the admin's history then work the same for tokens
+    and for staff sessions.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "admin (reads and writes)"
+        FINANCE = "finance", "finance (reads records and summaries)"
+
+    name = models.SlugField(max_length=100, unique=True, help_text="Letters, digits, - and _.")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The visible start of the token.")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False, related_name="management_token"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -96,6 +96,7 @@ def finance_group_ensure() -> Group:
 
     migration = importlib.import_module("completions_app.migrations.0002_finance_group")
     migration.create_finance_group(apps, None)
+    importlib.import_module("completions_app.migrations.0009_management_api_groups").create_groups(apps, None)
     return Group.objects.get(name="finance")
 
 

@@ -58,15 +58,20 @@ def test_staff_without_the_permission_get_403(client, django_user_model):
     assert client.get(EXPORT).status_code == 403
 
 
-def test_finance_group_has_view_permissions_on_records_and_rollups_only():
+def test_finance_group_has_view_permissions_on_records_rollups_and_price_history_only():
     from .conftest import finance_group_ensure
 
-    expected = {("completions_app", "view_completionrecord"), ("completions_app", "view_costrollup")}
+    expected = {
+        ("completions_app", "view_completionrecord"),
+        ("completions_app", "view_costrollup"),
+        # migration 0009 (the management API): "what did model X cost on date D"
+        ("providers_app", "view_modelprice"),
+    }
     # As migrated (unless a transactional test flushed it), and as re-made on a database without it.
     group = Group.objects.filter(name="finance").first() or finance_group_ensure()
     assert set(group.permissions.values_list("content_type__app_label", "codename")) == expected
     group.delete()
-    Permission.objects.filter(content_type__app_label="completions_app").delete()
+    Permission.objects.filter(content_type__app_label__in=["completions_app", "providers_app"]).delete()
     group = finance_group_ensure()
     assert set(group.permissions.values_list("content_type__app_label", "codename")) == expected
 

@@ -32,6 +32,7 @@ from typing import Any
 from completions_app.services.chat_checks import image_part
 from completions_app.services.types import CompletionInput
 from providers_app.adapters.types import (
+    BlockPart,
     ChatOptions,
     ImagePart,
     Message,
@@ -49,9 +50,10 @@ from .messages_shapes import NOT_YET
 from .shapes import Object, ShapeError, UnknownFields
 
 SEP = "\n\n"  # between text blocks of one turn, and system blocks
-OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config", "top_k", "thinking"))
+OPTION_FIELDS = frozenset(("tools", "tool_choice", "output_config", "top_k", "thinking", "service_tier"))
 CACHE_CONTROL = ".cache_control"
 THINKING_BLOCKS = frozenset(("thinking", "redacted_thinking"))
+ANTHROPIC_ONLY_BLOCKS = THINKING_BLOCKS | {"document"}  # set ChatOptions.anthropic_blocks
 TOOL_CHOICES = {"auto": "auto", "any": "required", "tool": "function", "none": "none"}
 JSON_FORMAT_NAME = "output"  # the request model's json_schema needs a name; Anthropic's has none
 _VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -156,7 +158,7 @@ def messages_input(body: dict[str, Any], *, cache_allowed: bool) -> tuple[Comple
             messages.append(Message(turn["role"], content))
             origins.append(Origin(f"messages[{i}]"))
             continue
-        cached = cached or any("cache_control" in b or b["type"] in THINKING_BLOCKS for b in content)
+        cached = cached or any("cache_control" in b or b["type"] in ANTHROPIC_ONLY_BLOCKS for b in content)
         if turn["role"] == "assistant":
             _assistant(i, content, asked, messages, origins)
         else:
@@ -262,10 +264,12 @@ def _with_parts(role: str, blocks: list[tuple[str, dict]], tool_call_id: str | N
     for where, block in blocks:
         if block["type"] == "text":
             parts.append(TextPart(block["text"], block.get("cache_control")))
+        elif block["type"] == "document":
+            parts.append(BlockPart(block))
         else:
             parts.append(_image(where, block))
     text = SEP.join(p.text for p in parts if isinstance(p, TextPart))
-    keep = any(isinstance(p, ImagePart) or p.cache_control is not None for p in parts)
+    keep = any(not isinstance(p, TextPart) or p.cache_control is not None for p in parts)
     return Message(role, text, parts=tuple(parts) if keep else (), tool_call_id=tool_call_id)
 
 
@@ -296,6 +300,7 @@ def _options(body: dict[str, Any], cached: bool) -> ChatOptions | None:
         tools=tools,
         top_k=body.get("top_k"),
         thinking=body.get("thinking"),
+        service_tier=body.get("service_tier"),
         anthropic_blocks=True if cached or any(t.cache_control is not None for t in tools) else None,
         tool_choice=_tool_choice(choice),
         parallel_tool_calls=False if choice is not None and choice.get("disable_parallel_tool_use") else None,

@@ -5,10 +5,10 @@ the OpenAPI document shows and the tests check rendered answers against).
 Content blocks are told apart by `type`. What a shape cannot say is checked in
 messages_input.py (a tool_use only in an assistant turn, a tool_result only in a user turn and
 answering an earlier tool_use; an image's data). Fields of Anthropic's API that the gateway's
-request model cannot carry yet (NOT_YET: `service_tier`, `container`, `mcp_servers`...) are not
+request model cannot carry yet (NOT_YET: `container`, `mcp_servers`, `citations`...) are not
 declared: each is refused by name with a 400 that says so (messages_input.not_yet).
 `cache_control` (on system, text, image, tool_use and tool_result blocks and on tools), `top_k`,
-`thinking` and an assistant turn's thinking blocks are carried: sent as given to `anthropic` providers, refused by name by the kinds that
+`thinking`, an assistant turn's thinking blocks, `document` blocks and `service_tier` are carried: sent as given to `anthropic` providers, refused by name by the kinds that
 have no such field.
 """
 
@@ -25,7 +25,7 @@ MAX_TOKENS_FIELD = Int(minimum=1, maximum=1_000_000, description="Most tokens to
 # yet. The next step: pass them as sent to `anthropic` providers (issue 16), refuse them for others.
 NOT_YET = frozenset(
     (
-        "service_tier", "container", "mcp_servers", "context_management",
+        "container", "mcp_servers", "context_management",
         "citations", "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id", "prefill",
     )
 )  # fmt: skip
@@ -93,6 +93,25 @@ TOOL_RESULT_BLOCK = Object(
     required=("type", "tool_use_id"),
     description="A tool's result (user turns only), answering a tool_use of an earlier assistant turn.",
 )
+DOCUMENT_BLOCK = Object(
+    "AnthropicDocumentBlock",
+    {
+        "type": Str(enum=("document",)),
+        "source": Object(
+            "AnthropicDocumentSource",
+            {"type": Str(enum=("base64", "url", "text", "content", "file"))},
+            required=("type",),
+            extra="keep",
+            description="As Anthropic takes it (a PDF in base64 or by URL, plain text, content blocks, a file id).",
+        ),
+        "title": Str(),
+        "context": Str(),
+        "cache_control": CACHE_CONTROL,
+    },
+    required=("type", "source"),
+    description="A document (user turns): sent as given to anthropic providers; other kinds refuse it. "
+    "`citations` is not carried yet (the answer's citations have no place in the gateway's answer).",
+)
 THINKING_BLOCK = Object(
     "AnthropicThinkingBlock",
     {"type": Str(enum=("thinking",)), "thinking": Str(), "signature": Str()},
@@ -112,6 +131,7 @@ BLOCK = Tagged(
     TOOL_RESULT_BLOCK,
     THINKING_BLOCK,
     REDACTED_THINKING_BLOCK,
+    DOCUMENT_BLOCK,
     discriminator="type",
 )
 THINKING = Object(
@@ -183,6 +203,7 @@ MESSAGES_REQUEST = Object(
         "top_p": Number(minimum=0, maximum=1),
         "top_k": Int(minimum=1, description="anthropic and ollama providers; openai refuses it."),
         "thinking": THINKING,
+        "service_tier": Str(enum=("auto", "standard_only"), description="anthropic providers only."),
         "tools": Array(TOOL, max_items=128),
         "tool_choice": TOOL_CHOICE,
         "output_config": OUTPUT_CONFIG,

@@ -23,7 +23,7 @@ What is translated, and how (docs/chat-surface.md has the field x kind table):
   input_schema {"type": "object"}). Either forced tool with the client's own tools is refused
   (`response_format`): the model could not both answer in JSON and call them.
 - reasoning_effort -> `output_config.effort` (minimal -> low); `user` -> metadata.user_id;
-  top_k -> top_k; thinking (the config) as sent, and an assistant turn's thinking blocks
+  top_k -> top_k; service_tier and `document` blocks (BlockPart) as sent; thinking (the config) as sent, and an assistant turn's thinking blocks
   (Message.thinking) back first in that turn, unmodified.
 - cache_control (from /v1/messages clients) goes back on the same block or tool it came on:
   system text blocks (the system prompt is then sent as blocks, not joined), text and image
@@ -40,7 +40,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Thinking
+from .types import BlockPart, ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Thinking
 
 KIND = "anthropic"
 JSON_OBJECT_TOOL = "json_object"  # the forced tool that stands for response_format json_object
@@ -253,7 +253,9 @@ def _content(m: Message) -> str | list[dict[str, Any]]:
         return m.content
     blocks: list[dict[str, Any]] = []
     for part in m.parts:
-        if isinstance(part, ImagePart):
+        if isinstance(part, BlockPart):
+            blocks.append(part.block)
+        elif isinstance(part, ImagePart):
             if part.is_data:
                 source = {"type": "base64", "media_type": part.media_type, "data": part.data}
             else:
@@ -300,6 +302,8 @@ def _add_options(params: dict[str, Any], o: ChatOptions) -> None:
         params["top_k"] = o.top_k
     if o.thinking is not None:
         params["thinking"] = o.thinking
+    if o.service_tier is not None:
+        params["service_tier"] = o.service_tier
     if output_config:
         params["output_config"] = output_config
 

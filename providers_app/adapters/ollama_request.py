@@ -68,7 +68,13 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
                 )
     if request.options is not None:
         if (path := anthropic_block_field(request.messages, request.options)) is not None:
-            what = "prompt-cache breakpoints" if path.endswith("cache_control") else "Anthropic's thinking blocks"
+            what = (
+                "prompt-cache breakpoints"
+                if path.endswith("cache_control")
+                else "Anthropic's thinking blocks"
+                if path.endswith("thinking")
+                else "Anthropic's document blocks"
+            )
             return _cannot(path, f"Ollama takes no {what}.")
         return _options_refusal(request.options)
     return None
@@ -77,6 +83,8 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
 def _options_refusal(o: ChatOptions) -> InvalidRequest | None:
     if o.thinking is not None:
         return _cannot("thinking", "Ollama's nearest is `think` (reasoning_effort on /v1/chat/completions).")
+    if o.service_tier is not None:
+        return _cannot("service_tier", "Ollama has no service tiers.")
     if o.n is not None and o.n > 1:
         return _cannot("n", "Ollama answers with one choice.")
     if o.logit_bias:

@@ -29,6 +29,10 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
             'The provider kind "openai" cannot honour `thinking` (OpenAI\'s nearest is reasoning_effort).',
             field="thinking",
         )
+    if o.service_tier is not None:
+        return InvalidRequest(
+            'The provider kind "openai" cannot honour Anthropic\'s `service_tier`.', field="service_tier"
+        )
     if (path := anthropic_block_field(request.messages, o)) is not None:
         why = "OpenAI caches prompts on its own" if path.endswith("cache_control") else "Anthropic's own blocks"
         return InvalidRequest(f'The provider kind "openai" cannot honour {path} ({why}).', field=path)

@@ -43,7 +43,19 @@ class ImagePart:
         return self.data is not None
 
 
-Part = TextPart | ImagePart
+@dataclass(frozen=True, slots=True)
+class BlockPart:
+    """An Anthropic content block the model has no fields for (a `document`), kept as the client
+    sent it: sent as given to `anthropic` providers, refused by name by the others."""
+
+    block: dict[str, Any]
+
+    @property
+    def cache_control(self) -> None:
+        return None  # a cache_control of its own stays inside the block
+
+
+Part = TextPart | ImagePart | BlockPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +134,7 @@ class ChatOptions:
     reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high" (OpenAI's words)
     top_k: int | None = None  # anthropic, ollama (Messages API ingress)
     thinking: dict[str, Any] | None = None  # Anthropic's thinking config, as sent (anthropic only)
+    service_tier: str | None = None  # Anthropic's "auto" | "standard_only" (anthropic only)
     # True when a block, tool or turn carries what only Anthropic takes: cache_control, or an
     # earlier answer's thinking blocks (anthropic_block_field finds the first).
     anthropic_blocks: bool | None = None
@@ -161,13 +174,14 @@ class ChatOptions:
 _OPTION_FIELDS = (
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort", "top_k",
-    "thinking", "anthropic_blocks",
+    "thinking", "service_tier", "anthropic_blocks",
 )  # fmt: skip
 
 
 def anthropic_block_field(messages: tuple[Message, ...], options: ChatOptions) -> str | None:
-    """The first cache_control or thinking block of a request, as the field path of the
-    service's input (`...cache_control`, `messages[i].thinking`); None when there is none.
+    """The first cache_control, thinking block or document block of a request, as the field path
+    of the service's input (`...cache_control`, `messages[i].thinking`, `messages[i].content[k]`);
+    None when there is none.
     Kinds other than anthropic refuse it by that name."""
     if not options.anthropic_blocks:
         return None
@@ -177,6 +191,8 @@ def anthropic_block_field(messages: tuple[Message, ...], options: ChatOptions) -
         if m.cache_control is not None:
             return f"messages[{i}].cache_control"
         for k, part in enumerate(m.parts):
+            if isinstance(part, BlockPart):
+                return f"messages[{i}].content[{k}]"
             if part.cache_control is not None:
                 return f"messages[{i}].content[{k}].cache_control"
         for j, call in enumerate(m.tool_calls):

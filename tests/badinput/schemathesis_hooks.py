@@ -33,7 +33,8 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
         body["model"] = "gpt-4o-mini"
     if case.operation.path.startswith("/v1/messages"):
         _anthropic(body)
-        if body.get("top_k") is not None or "cache_control" in json.dumps(body):
+        anthropic_only = ("top_k", "thinking", "service_tier")
+        if any(body.get(k) is not None for k in anthropic_only) or "cache_control" in json.dumps(body):
             # Anthropic's own fields: the openai kind refuses them by name (test_cache_control.py).
             body["model"] = "claude-3-5-haiku"
         if case.operation.path.endswith("/count_tokens") and body.get("model") == "gpt-4o-mini":

@@ -41,8 +41,10 @@ CASES = {
                                 "system[0].cache_control"),
     "cache_control on a block": ({"messages": [{"role": "user", "content": [
         {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}]}, "messages[0].content[0].cache_control"),
-    "a document block": ({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
-                         "messages[0].content[0].type"),
+    "a document without a source type": ({"messages": [{"role": "user", "content": [
+        {"type": "document", "source": {}}]}]}, "messages[0].content[0].source.type"),
+    "a block the gateway does not take": ({"messages": [{"role": "user", "content": [{"type": "search_result"}]}]},
+                                          "messages[0].content[0].type"),
     "a server tool": ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
     "tool_result answering nothing": ({"messages": [QUESTION, _result("toolu_9", content="x")]},
                                       "messages[1].content[0].tool_use_id"),

@@ -260,3 +260,28 @@ def test_message_start_carries_the_input_counts_an_anthropic_provider_sent_first
     assert start["message"]["usage"]["input_tokens"] == 3
     assert start["message"]["usage"]["cache_read_input_tokens"] == 7
     assert start["message"]["usage"]["output_tokens"] == 0
+
+
+PDF = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQKJcOkw7zDtsOfCg=="}
+
+
+def test_a_document_and_service_tier_reach_anthropic_as_sent_and_other_kinds_refuse_them(gateway, fake):
+    client = _sdk(gateway)
+    document = {"type": "document", "source": PDF, "title": "Report", "cache_control": {"type": "ephemeral"}}
+    content = [document, {"type": "text", "text": "summarize it"}]
+    message = client.messages.create(
+        model="claude-3-5-haiku", max_tokens=50, service_tier="auto", messages=[{"role": "user", "content": content}]
+    )
+    assert message.content[0].text == "summarize it"
+    [sent] = [r["json"] for r in fake.requests() if r["path"] == "/v1/messages"]
+    assert sent["messages"][0]["content"][0] == document and sent["service_tier"] == "auto"
+    for model in ("gpt-4o-mini", "llama3"):
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            client.messages.create(model=model, max_tokens=50, messages=[{"role": "user", "content": content}])
+        assert caught.value.body["error"]["param"] == "messages[0].content[0]"
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            client.messages.create(
+                model=model, max_tokens=50, service_tier="auto", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert caught.value.body["error"]["param"] == "service_tier"
+    assert len([r for r in fake.requests() if r["path"] != "/v1/messages"]) == 0  # refused before any call

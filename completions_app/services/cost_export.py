@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 
 from ..models import CompletionRecord
 from .cost import cost_format
+from .records_query import records_filtered
 
 HEADER = (
     "created_at,request_id,client,model,served_model,provider,provider_key,status,input_tokens,output_tokens,"
@@ -38,16 +39,8 @@ def records_select(
     client: str | None = None,
     model: str | None = None,
 ) -> QuerySet[CompletionRecord]:
-    qs = CompletionRecord.objects.all()
-    if since is not None:
-        qs = qs.filter(created_at__gte=since)
-    if until is not None:
-        qs = qs.filter(created_at__lt=until)
-    if client:
-        qs = qs.filter(client_name=client)
-    if model:
-        qs = qs.filter(model=model)
-    return qs.order_by("created_at", "id")
+    """exportcosts' records, oldest first (the management API filters more: records_query.py)."""
+    return records_filtered(since=since, until=until, client=client, model=model).order_by("created_at", "id")
 
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").

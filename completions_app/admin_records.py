@@ -133,6 +133,7 @@ class CompletionRecordAdmin(ReadOnlyAdmin):
         "model",
         "provider",
         "client_name",
+        "client__team",  # the report's team rows link here (client__team__id__exact, __isnull)
         "stream",
         "cached",
     ]

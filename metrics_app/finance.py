@@ -31,7 +31,6 @@ from .groups import (
     Grouping,
     grouped_source,
     row_identity,
-    team_key_ids,
     unknown_model_filters,
     with_model_key,
 )
@@ -115,9 +114,8 @@ def group_rows(qs: QuerySet[CompletionRecord], grouping: Grouping, *, start: dat
     unknown = (
         unknown_model_filters(qs) if grouping.name == "model" and any(r["model_key"] is None for r in rows) else None
     )
-    teams = team_key_ids(r["client__team_id"] for r in rows) if grouping.name == "team" else {}
     for r in rows:
-        name, filters = row_identity(grouping, r, unknown=unknown, teams=teams)
+        name, filters = row_identity(grouping, r, unknown=unknown)
         r["name"] = name
         r["unknown"] = grouping.name == "model" and r["model_key"] is None
         r["filters"] = None if filters is None else {**range_filters(start, end), **filters}

@@ -11,13 +11,12 @@ its own in every table and a series in the chart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Case, CharField, F, Q, QuerySet, Value, When
 
-from completions_app.models import ClientKey, CompletionRecord
+from completions_app.models import CompletionRecord
 from providers_app.models import Model
 
 UNKNOWN_MODEL = "(unknown model)"
@@ -68,16 +67,8 @@ def unknown_model_filters(qs: QuerySet[CompletionRecord]) -> dict[str, str] | No
     return {"provider": "", "served_model": "", "model__in": LIST_SEPARATOR.join(names)}
 
 
-def team_key_ids(team_ids: Iterable[int]) -> dict[int, list[int]]:
-    """Each team's client keys now (a record's team is its key's team, read now)."""
-    out: dict[int, list[int]] = {}
-    for team_id, key_id in ClientKey.objects.filter(team_id__in=list(team_ids)).values_list("team_id", "id"):
-        out.setdefault(team_id, []).append(key_id)
-    return out
-
-
 def row_identity(
-    grouping: Grouping, row: dict[str, Any], *, unknown: dict[str, str] | None, teams: dict[int, list[int]]
+    grouping: Grouping, row: dict[str, Any], *, unknown: dict[str, str] | None
 ) -> tuple[str, dict[str, str] | None]:
     """(the row's name as shown, its records' admin lookups or None when no exact link exists)."""
     if grouping.name == "model":
@@ -89,7 +80,6 @@ def row_identity(
     if grouping.name == "client":
         return row["client_name"], {"client_name": row["client_name"]}
     team_id = row["client__team_id"]
-    if team_id is None:
-        # Records without a key or of a key without a team: the admin has no lookup for that.
-        return NO_TEAM, None
-    return row["client__team__name"], {"client__in": LIST_SEPARATOR.join(str(i) for i in teams.get(team_id, []))}
+    if team_id is None:  # records without a key, or of a key without a team (a record's team is its key's, now)
+        return NO_TEAM, {"client__team__isnull": "True"}
+    return row["client__team__name"], {"client__team__id__exact": str(team_id)}

@@ -55,6 +55,7 @@ class Outcome:
     ttft_ms: float | None = None
     cached: bool = False
     finish_reason: str | None = None
+    stop_sequence: str | None = None  # which stop sequence ended choice 0, when the provider said
     attempts: list[Attempt] = field(default_factory=list)
     upstream_s: float = 0.0  # time spent waiting on providers, for the overhead metric
     # A limited key's request let in and the limiter that let it in (settled once, at the end).

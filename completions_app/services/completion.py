@@ -136,7 +136,7 @@ def _result(
 
 def _apply_hit(o: Outcome, hit: CachedAnswer) -> None:
     hit_apply(o, served_model=hit.served_model, provider=hit.provider, cost_usd=hit.cost_usd)
-    o.finish_reason = hit.finish_reason
+    o.finish_reason, o.stop_sequence = hit.finish_reason, hit.stop_sequence
 
 
 def _apply_usage(
@@ -238,7 +238,7 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
     m = routed.model
     o.served_model, o.provider = m.name, m.provider.name
     o.provider_key = routed.key.label if routed.key else ""
-    o.finish_reason = routed.value.finish_reason
+    o.finish_reason, o.stop_sequence = routed.value.finish_reason, routed.value.choices[0].stop_sequence
     upstream_durations.get(o.provider).observe(time.perf_counter() - started)
     _apply_usage(o, m, routed.value.usage, _delivered(routed.value.choices))
     return routed.value
@@ -265,8 +265,10 @@ def _delivered(choices: list[Choice]) -> str:
 
 def _hit_choices(hit: CachedAnswer) -> list[Choice]:
     if all(type(piece) is str for piece in hit.chunks):
-        return [Choice(text=hit.text, finish_reason=hit.finish_reason)]
-    return choices_of(hit.chunks, hit.finish_reason)
+        return [Choice(text=hit.text, finish_reason=hit.finish_reason, stop_sequence=hit.stop_sequence)]
+    choices = choices_of(hit.chunks, hit.finish_reason)
+    choices[0].stop_sequence = hit.stop_sequence
+    return choices
 
 
 def _answer(o: Outcome, text: str, chunks: list[Piece]) -> CachedAnswer:
@@ -278,6 +280,7 @@ def _answer(o: Outcome, text: str, chunks: list[Piece]) -> CachedAnswer:
         served_model=o.served_model,
         provider=o.provider,
         cost_usd=str(o.cost),
+        stop_sequence=o.stop_sequence,
     )
 
 
@@ -361,7 +364,6 @@ async def _stream_upstream(
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None
     counted: Usage | None = None
-    stop_sequence: str | None = None
     headers = o.admission.headers if o.admission is not None else None
     try:
         yield StreamStart(
@@ -381,7 +383,7 @@ async def _stream_upstream(
             if chunk.usage is not None:
                 usage = chunk.usage
             if chunk.finish_reason and not chunk.index:
-                o.finish_reason, stop_sequence = chunk.finish_reason, chunk.stop_sequence
+                o.finish_reason, o.stop_sequence = chunk.finish_reason, chunk.stop_sequence
             chunk = await anext(it, None)
         routed.ticket.success()
     except BaseException as exc:
@@ -399,5 +401,5 @@ async def _stream_upstream(
         await it.aclose()
     o.latency_ms = (time.perf_counter() - t0) * 1000
     choices = builder.choices(o.finish_reason)
-    choices[0].stop_sequence = stop_sequence
+    choices[0].stop_sequence = o.stop_sequence
     yield StreamEnd(_result(o, choices=choices, limit_headers=headers))

@@ -114,6 +114,7 @@ class CachedAnswer:
     served_model: str
     provider: str
     cost_usd: str  # what the original call cost: the saving of every hit
+    stop_sequence: str | None = None  # which stop sequence ended choice 0 (entries before it: None)
 
     def dumps(self) -> str:
         data = asdict(self)

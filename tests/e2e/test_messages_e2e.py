@@ -246,6 +246,14 @@ def test_the_stop_sequence_an_anthropic_provider_names_is_passed_on(gateway, fak
     with client.messages.stream(**ask) as stream:
         final = stream.get_final_message()
     assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "STOP")
+    # From the cache (temperature 0), streamed and not: the same stop sequence.
+    cached = {**ask, "extra_body": {"temperature": 0}}
+    for _ in range(2):
+        raw = client.messages.with_raw_response.create(**cached)
+        assert (raw.parse().stop_reason, raw.parse().stop_sequence) == ("stop_sequence", "STOP")
+    assert raw.headers["x-aiproxy-cache"] == "HIT"
+    with client.messages.stream(**cached) as stream:
+        assert stream.get_final_message().stop_sequence == "STOP"
     # The openai kind does not say which sequence ended the answer: end_turn, as documented.
     other = client.messages.create(**{**ask, "model": "gpt-4o-mini"})
     assert (other.stop_reason, other.stop_sequence) == ("end_turn", None)

@@ -1,18 +1,25 @@
 """/api/v1/providers and /api/v1/provider-keys. A provider key's secret is write-only: it is
-stored encrypted and never read back; reads show its label, last characters and health."""
+stored encrypted and never read back; reads show its label, last characters, health and
+whether it is cooling down after a 429."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from django.utils import timezone
 from rest_framework import serializers
 
+from completions_app.services.gateway_state import gateway_state
 from providers_app.models import Provider, ProviderKey
 
 from .base import ManagedViewSet
 from .strict import StrictFieldsMixin
 
 PROBE_FIELDS = ("healthy", "last_probe_at", "last_probe_latency_ms")
+log = logging.getLogger(__name__)
 
 
 class ProviderSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -28,6 +35,19 @@ class ProviderViewSet(ManagedViewSet):
 
     queryset = Provider.objects.all()
     serializer_class = ProviderSerializer
+
+
+UNKNOWN_END = object()  # not cooling
+
+
+def key_cooldowns(key_ids: list[int]) -> dict[int, float | None]:
+    """The cooling keys among these (epoch end, None when unknown), from the gateway's shared
+    state; {} when the state cannot be read (the read is informative, never an error)."""
+    try:
+        return async_to_sync(gateway_state().keyring.cooling_ends)(key_ids)
+    except Exception:  # noqa: BLE001 - e.g. Redis down with no in-process fallback entry
+        log.warning("provider key cooldowns could not be read", exc_info=True)
+        return {}
 
 
 class ProviderKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -57,6 +77,7 @@ class ProviderKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
             *PROBE_FIELDS,
             "last_probe_error",
             "consecutive_probe_failures",
+            "cooling_until",
         ]
         read_only_fields = [
             "secret_tail",
@@ -66,6 +87,17 @@ class ProviderKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "last_probe_error",
             "consecutive_probe_failures",
         ]
+
+    cooling_until = serializers.SerializerMethodField(
+        help_text="While the key cools down after a 429 (round-robin skips it): when that ends (UTC); else null. "
+        "Read from the gateway's shared state (Redis: every replica's cooldowns)."
+    )
+
+    def get_cooling_until(self, key: ProviderKey) -> datetime | None:
+        ends = key_cooldowns([key.pk]).get(key.pk, UNKNOWN_END)
+        if ends is UNKNOWN_END:
+            return None
+        return datetime.fromtimestamp(ends, UTC) if ends is not None else timezone.now()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -74,6 +74,18 @@ class Keyring:
         await self._state.set(_cool_key(key.id), repr(time.time() + seconds), ttl_s=seconds)
         return seconds
 
+    async def cooling_ends(self, key_ids: list[int]) -> dict[int, float | None]:
+        """The cooling keys of these, each with the epoch time its cooldown ends (None: unknown)."""
+        flags = await self._state.mget([_cool_key(i) for i in key_ids])
+        out: dict[int, float | None] = {}
+        for i, flag in zip(key_ids, flags, strict=True):
+            if flag is not None:
+                try:
+                    out[i] = float(flag)
+                except ValueError:
+                    out[i] = None
+        return out
+
     async def cooling(self, key_ids: list[int]) -> set[int]:
         """Which of these keys are cooling down (anywhere, with Redis)."""
         flags = await self._state.mget([_cool_key(i) for i in key_ids])

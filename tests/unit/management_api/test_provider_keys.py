@@ -4,6 +4,7 @@ update answers, not in the audit history; reads show its tail, weight, enabled a
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from django.contrib.admin.models import LogEntry
 
@@ -59,3 +60,21 @@ def test_a_provider_serving_models_cannot_be_deleted(rows, admin_api):
     r = admin_api.delete(f"/api/v1/providers/{rows['provider'].pk}")
     assert r.status_code == 409 and "gpt-big" in r.json()["error"]["message"]
     assert not LogEntry.objects.exists()  # nothing half-written: the audit entry went with the transaction
+
+
+def test_a_cooling_key_shows_when_its_cooldown_ends(rows, admin_api):
+    from asgiref.sync import async_to_sync
+    from django.utils import timezone
+
+    from completions_app.services.catalog import KeyEntry
+    from completions_app.services.gateway_state import gateway_state
+
+    key = ProviderKey.objects.get()
+    assert admin_api.get(f"/api/v1/provider-keys/{key.pk}").json()["cooling_until"] is None
+    entry = KeyEntry(id=key.pk, label=key.label, secret="unused", weight=1)
+    async_to_sync(gateway_state().keyring.cooldown)(entry, 120)
+    shown = admin_api.get(f"/api/v1/provider-keys/{key.pk}").json()["cooling_until"]
+    ends = datetime.fromisoformat(shown.replace("Z", "+00:00"))
+    assert timezone.now() + timedelta(seconds=100) < ends <= timezone.now() + timedelta(seconds=121)
+    listing = admin_api.get("/api/v1/provider-keys").json()["results"]
+    assert [k["cooling_until"] for k in listing] == [shown]

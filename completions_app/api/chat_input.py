@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from completions_app.services.chat_checks import image_part
+from completions_app.services.chat_checks import file_part, image_part
 from providers_app.adapters.types import (
     ChatOptions,
     Message,
@@ -62,7 +62,7 @@ def _message(i: int, m: dict[str, Any]) -> Message:
         content = ""
     elif type(content) is not str:
         text = "".join(p["text"] for p in content if p["type"] == "text")
-        if any(p["type"] == "image_url" for p in content):
+        if any(p["type"] != "text" for p in content):
             parts = tuple(_part(i, j, p) for j, p in enumerate(content))
         content = text
     calls = tuple(
@@ -75,6 +75,8 @@ def _message(i: int, m: dict[str, Any]) -> Message:
 def _part(i: int, j: int, part: dict[str, Any]) -> Part:
     if part["type"] == "text":
         return TextPart(part["text"])
+    if part["type"] == "file":
+        return file_part(part["file"], field=f"messages[{i}].content[{j}].file")
     image = part["image_url"]
     return image_part(image["url"], detail=image.get("detail"), field=f"messages[{i}].content[{j}].image_url.url")
 

@@ -62,11 +62,30 @@ IMAGE_PART = Object(
     },
     required=("type", "image_url"),
 )
+FILE_PART = Object(
+    "FilePart",
+    {
+        "type": Str(enum=("file",)),
+        "file": Object(
+            "FileData",
+            {
+                "file_data": Str(
+                    min_len=1, description="A base64 data URL of a PDF (data:application/pdf;base64,...)."
+                ),
+                "file_id": Str(min_len=1, max_len=256, description="A file of the provider's Files API (openai only)."),
+                "filename": Str(max_len=256),
+            },
+            exactly_one_of=("file_data", "file_id"),
+        ),
+    },
+    required=("type", "file"),
+    description="openai: passed; anthropic: a PDF is sent as a document block; ollama: refused.",
+)
 TEXT = OneOf(Str(), Array(TEXT_PART), description="Text, or a list of text parts (joined).")
 USER_CONTENT = OneOf(
     Str(),
-    Array(Tagged(TEXT_PART, IMAGE_PART, discriminator="type")),
-    description="Text, or a list of text and image parts (in order).",
+    Array(Tagged(TEXT_PART, IMAGE_PART, FILE_PART, discriminator="type")),
+    description="Text, or a list of text, image and file parts (in order).",
 )
 NAME = Str(max_len=256, description="The participant's name.")
 _ROLE_ALIAS = "`developer` is `system`."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from providers_app.adapters.types import ChatOptions, ImagePart, Message
+from providers_app.adapters.types import ChatOptions, FilePart, ImagePart, Message
 from providers_app.errors import InvalidRequest
 
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -46,6 +46,35 @@ def image_part(url: str, *, detail: str | None = None, field: str) -> ImagePart:
     if not data:
         raise InvalidRequest("The image data URL is empty.", field=field)
     return ImagePart(url=url, media_type=media_type, data=data, detail=detail)
+
+
+FILE_TYPES = ("application/pdf",)
+
+
+def file_part(file: dict[str, str], *, field: str) -> FilePart:
+    """A file part: a provider's file id as given, or a data URL checked (a PDF, strict base64)."""
+    if "file_id" in file:
+        return FilePart(file_id=file["file_id"], filename=file.get("filename"))
+    url = file["file_data"]
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise InvalidRequest(
+            "file_data must be a base64 data URL (data:application/pdf;base64,...).", field=f"{field}.file_data"
+        )
+    media_type = match.group(1).lower()
+    if media_type not in FILE_TYPES:
+        raise InvalidRequest(
+            f"File type {media_type[:40]!r} is not supported; send one of {', '.join(FILE_TYPES)}.",
+            field=f"{field}.file_data",
+        )
+    data = url[match.end() :]
+    try:
+        binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("file_data is not valid base64.", field=f"{field}.file_data") from None
+    if not data:
+        raise InvalidRequest("file_data is empty.", field=f"{field}.file_data")
+    return FilePart(data=data, media_type=media_type, filename=file.get("filename"))
 
 
 def check_rich(messages: tuple[Message, ...], options: ChatOptions | None) -> None:

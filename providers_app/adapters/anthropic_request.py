@@ -11,6 +11,8 @@ What is translated, and how (docs/chat-surface.md has the field x kind table):
 - assistant tool_calls -> `tool_use` blocks (input: the arguments, which must be a JSON
   object; empty arguments mean {}); `tool` messages -> `tool_result` blocks, consecutive ones
   in ONE user turn, and a user message right after them joins that same turn.
+- files (OpenAI's `file` part, a PDF as file_data) -> a `document` block with a base64 source;
+  a file id (another provider's Files API) is refused by name.
 - images: a data URL -> a base64 source, an https URL -> a url source; a plain http URL is
   refused (Anthropic fetches only https). OpenAI's `detail` hint has no Anthropic
   counterpart: "auto" (the default) is accepted, "low" / "high" are refused by name.
@@ -40,7 +42,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import BlockPart, ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, TextPart, Thinking
+from .types import BlockPart, ChatOptions, ChatRequest, FilePart, ImagePart, Message, ResponseFormat, TextPart, Thinking
 
 KIND = "anthropic"
 JSON_OBJECT_TOOL = "json_object"  # the forced tool that stands for response_format json_object
@@ -102,6 +104,11 @@ def messages_refusal(messages: tuple[Message, ...]) -> InvalidRequest | None:
         for k, part in enumerate(m.parts):
             if isinstance(part, ImagePart) and (error := _image_refusal(part, i, k, m.role)):
                 return error
+            if isinstance(part, FilePart) and part.file_id is not None:
+                return InvalidRequest(
+                    f'The provider kind "{KIND}" cannot take another provider\'s file id: send the file as file_data.',
+                    field=f"messages[{i}].content[{k}].file.file_id",
+                )
     return None
 
 
@@ -255,6 +262,9 @@ def _content(m: Message) -> str | list[dict[str, Any]]:
     for part in m.parts:
         if isinstance(part, BlockPart):
             blocks.append(part.block)
+        elif isinstance(part, FilePart):  # a PDF (chat_checks.FILE_TYPES): Anthropic's document block
+            source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+            blocks.append({"type": "document", "source": source})
         elif isinstance(part, ImagePart):
             if part.is_data:
                 source = {"type": "base64", "media_type": part.media_type, "data": part.data}

@@ -26,7 +26,7 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, anthropic_block_field
+from .types import ChatOptions, ChatRequest, FilePart, ImagePart, Message, anthropic_block_field
 
 KIND = "ollama"
 THINK_LEVELS = ("low", "medium", "high")
@@ -50,6 +50,8 @@ def refusal_of(request: ChatRequest) -> InvalidRequest | None:
         if m.name is not None:
             return _cannot(f"messages[{i}].name", "Ollama's messages have no participant name.")
         for k, part in enumerate(m.parts):
+            if isinstance(part, FilePart):
+                return _cannot(f"messages[{i}].content[{k}].file", "Ollama takes no files.")
             if not isinstance(part, ImagePart):
                 continue
             if not part.is_data:

@@ -12,7 +12,18 @@ from typing import Any
 
 from providers_app.errors import InvalidRequest
 
-from .types import ChatOptions, ChatRequest, ImagePart, Message, ResponseFormat, Tool, ToolChoice, anthropic_block_field
+from .types import (
+    ChatOptions,
+    ChatRequest,
+    FilePart,
+    ImagePart,
+    Message,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolChoice,
+    anthropic_block_field,
+)
 
 
 def refusal_of(request: ChatRequest) -> InvalidRequest | None:
@@ -71,12 +82,7 @@ def message_of(m: Message) -> dict[str, Any]:
     """A message with parts, tool calls, a tool_call_id or a name."""
     out: dict[str, Any] = {"role": m.role}
     if m.parts:
-        out["content"] = [
-            {"type": "image_url", "image_url": _image_url(p)}
-            if isinstance(p, ImagePart)
-            else {"type": "text", "text": p.text}
-            for p in m.parts
-        ]
+        out["content"] = [_part(p) for p in m.parts]
     elif m.tool_calls and not m.content:
         out["content"] = None  # an assistant turn of tool calls only, as OpenAI itself returns it
     else:
@@ -91,6 +97,19 @@ def message_of(m: Message) -> dict[str, Any]:
     if m.name is not None:
         out["name"] = m.name
     return out
+
+
+def _part(p: TextPart | ImagePart | FilePart) -> dict[str, Any]:
+    if isinstance(p, ImagePart):
+        return {"type": "image_url", "image_url": _image_url(p)}
+    if isinstance(p, FilePart):
+        file: dict[str, Any] = (
+            {"file_id": p.file_id} if p.file_id is not None else {"file_data": f"data:{p.media_type};base64,{p.data}"}
+        )
+        if p.filename is not None:
+            file["filename"] = p.filename
+        return {"type": "file", "file": file}
+    return {"type": "text", "text": p.text}
 
 
 def _image_url(part: ImagePart) -> dict[str, Any]:

@@ -55,7 +55,23 @@ class BlockPart:
         return None  # a cache_control of its own stays inside the block
 
 
-Part = TextPart | ImagePart | BlockPart
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A file in a user message (OpenAI's `file` part): a PDF as base64 data, or a file id of the
+    provider's own Files API. openai: passed; anthropic: a PDF becomes a `document` block;
+    ollama: refused."""
+
+    data: str | None = None  # base64 (checked), with its media_type
+    media_type: str | None = None
+    filename: str | None = None
+    file_id: str | None = None
+
+    @property
+    def cache_control(self) -> None:
+        return None
+
+
+Part = TextPart | ImagePart | BlockPart | FilePart
 
 
 @dataclass(frozen=True, slots=True)

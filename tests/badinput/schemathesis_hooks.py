@@ -16,6 +16,7 @@ import schemathesis
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PNG = "data:image/png;base64,iVBORw0KGgo="
+PDF = "data:application/pdf;base64,JVBERi0xLjQK"
 EMBEDDING_MODEL = "text-embedding-3-small"  # in the suite's gateway (conftest.py), mode embedding
 OTHER_KINDS = ("claude-3-5-haiku", "llama3")  # the anthropic- and ollama-kind chat models (fake_config)
 
@@ -98,6 +99,8 @@ def _messages(messages: list) -> None:
             for part in content:
                 if isinstance(part, dict) and part.get("type") == "image_url":
                     part["image_url"]["url"] = PNG
+                elif isinstance(part, dict) and part.get("type") == "file":
+                    part["file"] = {"file_data": PDF}  # a file id is the provider's own: any string may be unknown
 
 
 # --- POST /v1/messages (Anthropic's shapes) ---------------------------------------------------

@@ -204,3 +204,43 @@ def test_langchain_bind_tools_drives_a_tool_loop(gateway, fake, model):
     history += [ai, ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"])]
     final = llm.invoke(history)
     assert final.content == "tools said: cloudy in Berlin"
+
+
+PDF_DATA = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n").decode()
+FILE_PART = {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF_DATA}", "filename": "q3.pdf"}}
+
+
+def test_a_pdf_file_part_reaches_openai_as_sent_and_anthropic_as_a_document(gateway, fake):
+    content = [FILE_PART, {"type": "text", "text": "summarize it"}]
+    for model in ("gpt-4o-mini", "claude-3-5-haiku"):
+        answer = _sdk(gateway).chat.completions.create(model=model, messages=[{"role": "user", "content": content}])
+        assert answer.choices[0].message.content == "summarize it"
+    openai_sent, anthropic_sent = (r["json"]["messages"][-1]["content"] for r in fake.requests()[-2:])
+    assert openai_sent == content
+    assert anthropic_sent[0] == {
+        "type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF_DATA},
+    }  # fmt: skip
+    assert anthropic_sent[1] == {"type": "text", "text": "summarize it"}
+
+
+@pytest.mark.parametrize(
+    ("model", "file", "field"),
+    [
+        ("llama3", FILE_PART["file"], "messages[0].content[0].file"),
+        ("claude-3-5-haiku", {"file_id": "file-abc123"}, "messages[0].content[0].file.file_id"),
+        ("gpt-4o-mini", {"file_data": "data:application/zip;base64,UEsDBA=="}, "messages[0].content[0].file.file_data"),
+        (
+            "gpt-4o-mini",
+            {"file_data": "data:application/pdf;base64,not base64!"},
+            "messages[0].content[0].file.file_data",
+        ),
+    ],
+)
+def test_files_a_kind_cannot_take_or_that_are_not_a_pdf_are_refused_by_name(gateway, fake, model, file, field):
+    before = len(fake.requests())
+    with pytest.raises(openai.BadRequestError) as caught:
+        _sdk(gateway).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": [{"type": "file", "file": file}]}]
+        )
+    assert caught.value.body["param"] == field
+    assert len(fake.requests()) == before  # no upstream was asked

@@ -187,10 +187,11 @@ class ChatOptions:
         return out
 
 
+# Client-visible fields only: anthropic_blocks is the gateway's own flag, not one a client sends.
 _OPTION_FIELDS = (
     "tools", "tool_choice", "parallel_tool_calls", "response_format", "seed", "presence_penalty",
     "frequency_penalty", "logit_bias", "n", "logprobs", "top_logprobs", "metadata", "reasoning_effort", "top_k",
-    "thinking", "service_tier", "anthropic_blocks",
+    "thinking", "service_tier",
 )  # fmt: skip
 
 

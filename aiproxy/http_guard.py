@@ -15,6 +15,11 @@ forever by trickling a header a byte at a time. This subclass adds, per connecti
 - BODY_TIMEOUT_S: from the end of the headers to the end of the body. Past it: 408 if no
   answer has started, and close; the application's receive() then sees http.disconnect.
 
+It also tells the application at once when the client goes away mid-answer: each request's
+scope carries a `ClientWatch` (extensions["aiproxy.client_watch"]); the API route puts its
+task there, and a connection lost before the answer is complete cancels it. Without this the
+route would need a second task per request just to wait for http.disconnect.
+
 Per request this costs two timers (armed and cancelled, ~1 µs each on uvloop) and one flag
 check per chunk received; nothing else after the headers. The keep-alive idle timeout is
 uvicorn's own (KEEPALIVE_TIMEOUT_S → Config.timeout_keep_alive), and the connection cap is
@@ -24,6 +29,7 @@ the Acceptor's (aiproxy/acceptor.py).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -41,6 +47,25 @@ def _plain_response(status: bytes, reason: bytes) -> bytes:
 
 TOO_LARGE = _plain_response(b"431", b"Request Header Fields Too Large")
 TIMED_OUT = _plain_response(b"408", b"Request Timeout")
+
+
+CLIENT_WATCH = "aiproxy.client_watch"
+
+
+class ClientWatch:
+    """One request's link to its connection: `task` (set by the application) is cancelled, and
+    `gone` set, when the connection is lost before the answer is complete."""
+
+    __slots__ = ("gone", "task")
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+        self.gone = False
+
+    def lost(self) -> None:
+        self.gone = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -73,6 +98,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            watch = cycle.scope.get("extensions", {}).get(CLIENT_WATCH)
+            if watch is not None:
+                watch.lost()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -101,6 +131,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- parser callbacks ----------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.scope["extensions"] = {CLIENT_WATCH: ClientWatch()}
         self._headers_pending = True
         self._header_bytes = 0
         if self._timer is None:  # a following request on a kept-alive connection

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http.request import split_domain_port, validate_host
 
+from aiproxy.http_guard import CLIENT_WATCH, ClientWatch
 from providers_app.errors import PayloadTooLarge
 
 from . import declarations as v1
@@ -229,32 +230,42 @@ async def respond(call: Call, scope: dict[str, Any], body: bytes, over_limit: bo
 
 
 async def serve(call: Call, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Serve one request on the direct route; a client disconnect cancels the call."""
+    """Serve one request on the direct route; a client disconnect cancels the call.
+
+    `serve`'s protocol (aiproxy/http_guard.py) cancels the task itself when the connection is
+    lost; under another ASGI server a second task waits for http.disconnect."""
     read = await read_body(receive, settings.MAX_REQUEST_BYTES)
     if read is None:
         return
     body, over_limit = read
     task = asyncio.current_task()
     assert task is not None  # noqa: S101 - always inside the server's task
-    gone = False
-
-    async def watch() -> None:
-        # After the body, the next ASGI message is http.disconnect: the client went away
-        # (or, once the answer is sent, the server says the cycle is over).
-        nonlocal gone
-        await receive()
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch()) if not over_limit else None
+    watch: ClientWatch | None = None
+    watcher = None
+    if not over_limit:  # (past the limit the answer is a 413 and the connection is closed)
+        watch = scope.get("extensions", {}).get(CLIENT_WATCH)
+        if watch is None:
+            watch = ClientWatch()
+            watcher = asyncio.ensure_future(_wait_disconnect(receive, watch))
+        watch.task = task
     try:
         await respond(call, scope, body, over_limit, send)
     except asyncio.CancelledError:
-        if not gone:
+        if watch is None or not watch.gone:
             raise  # not the client: the server is shutting down
         task.uncancel()
     finally:
+        if watch is not None:
+            watch.task = None
         if watcher is not None and not watcher.done():
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+async def _wait_disconnect(receive: Any, watch: ClientWatch) -> None:
+    # After the body, the next ASGI message is http.disconnect: the client went away (or, once
+    # the answer is sent and watch.task is unset, the server says the cycle is over).
+    await receive()
+    if watch.task is not None:
+        watch.lost()

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from completions_app.services.types import CompletionResult, StreamDelta, StreamEnd, StreamEvent
+from providers_app import json_bytes
 from providers_app.adapters.types import Choice, Thinking, ThinkingDelta, Usage
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
@@ -94,8 +95,7 @@ def thinking_json(t: Thinking) -> dict[str, Any]:
 
 def event(data: dict[str, Any]) -> bytes:
     """One Server-Sent Event as Anthropic sends it: `event:` its type, `data:` the JSON."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {data['type']}\ndata: {payload}\n\n".encode()
+    return b"event: %s\ndata: %s\n\n" % (data["type"].encode(), json_bytes.dumps(data))
 
 
 class EventRenderer:

@@ -7,12 +7,13 @@ so Django-served API views answer errors in the same shape.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+
+from providers_app import json_bytes
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
@@ -25,7 +26,7 @@ class JsonReply:
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> bytes:
-        return json.dumps(self.data).encode()
+        return json_bytes.dumps(self.data)
 
 
 @dataclass(slots=True)

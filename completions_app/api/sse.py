@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 
 from completions_app.services.types import StreamEvent, StreamStart
+from providers_app import json_bytes
 from providers_app.errors import GatewayError
 
 from .common import stream_headers
@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def sse(data: dict | str) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"data: {payload}\n\n".encode()
+    return b"data: %s\n\n" % (data.encode() if isinstance(data, str) else json_bytes.dumps(data))
 
 
 async def open_stream(events: AsyncIterator[StreamEvent]) -> StreamStart:

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from providers_app import json_bytes
+
 from .errors import StatusError
 
 try:  # certifi's CA bundle, as the SDKs use; the system's otherwise
@@ -48,10 +50,6 @@ def env_proxy(url: str) -> str | None:
     if not parts.hostname or urllib.request.proxy_bypass_environment(parts.hostname, proxies):
         return None
     return proxies.get(parts.scheme) or proxies.get("all")
-
-
-def json_bytes(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class Response:
@@ -140,7 +138,7 @@ class UpstreamHttp:
         response = await self._sessions.get().request(
             method,
             url,
-            data=None if body is None else json_bytes(body),
+            data=None if body is None else json_bytes.dumps(body),
             headers=headers,
             timeout=self._timeout,
             proxy=self.proxy,
@@ -168,7 +166,11 @@ def _new_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         limit=POOL_SIZE, keepalive_timeout=KEEPALIVE_S, ssl=_ssl_context(), ttl_dns_cache=10
     )
-    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT})
+    # No cookie jar: a provider's cookies (a CDN's bot-check cookie, say) are not the gateway's
+    # to keep and send back, and filtering a jar costs CPU on every request.
+    return aiohttp.ClientSession(
+        connector=connector, headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 async def _close_session(session: aiohttp.ClientSession) -> None:

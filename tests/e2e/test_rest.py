@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
+import uuid
 
 import httpx
 import openai
@@ -167,6 +169,29 @@ def test_client_dropping_a_stream_cancels_the_upstream(gateway, fake):
     assert fake.stats()["streams_completed"] == 0
     [record] = _records_for(gateway, rid)
     assert record["status"] == "error" and int(record["output_tokens"]) > 0
+
+
+def test_client_leaving_a_non_streamed_call_cancels_the_upstream_call(gateway, fake):
+    """The connection closes while the upstream is still thinking: `serve`'s protocol cancels the
+    call at once, rather than the gateway waiting for an answer nobody will read."""
+    fake.script(Behaviour.hang(30, path="/v1/chat"))
+    rid = uuid.uuid4().hex
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {CLIENT_KEY}\r\n"
+        f"Content-Type: application/json\r\nX-Request-Id: {rid}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gateway.http_port), timeout=5) as sock:
+        sock.sendall(head.encode() + body)
+        for _ in range(50):  # until the upstream has the request
+            if fake.stats()["requests"]:
+                break
+            time.sleep(0.1)
+    [record] = _records_for(gateway, rid)
+    assert (record["status"], record["stream"], record["output_tokens"]) == ("error", "false", "0")
+    # Ended when the client left, not at the provider's 5 s timeout (a fact, not a speed target).
+    assert float(record["latency_ms"]) < 4000, record
+    fake.reset()
 
 
 @pytest.mark.parametrize(

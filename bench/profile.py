@@ -17,7 +17,7 @@ from tests.fakes.process import FakeUpstreamProcess
 
 from .cases import CASES_BY_NAME, Plan
 from .loadgen import run_wrk
-from .measure import CHAT, Window
+from .measure import Window
 from .procs import CLIENT_KEY, GATEWAY_CORES, LOAD_CORES, REPO, BenchGateway, pin, thread_cpu_seconds
 
 # Self time by package: each sample goes to the deepest frame of a package below
@@ -109,6 +109,7 @@ class Profile:
     cpu_ms_per_req: float | None = None  # while profiled (py-spy adds a little)
     threads: list[tuple[str, float]] = field(default_factory=list)  # (thread, % of the gateway's CPU), from /proc
     files: list[str] = field(default_factory=list)
+    case: str = "c16: 0 ms upstream, concurrency 16"  # the profiled case: name and title
 
 
 def py_spy() -> str | None:
@@ -137,22 +138,29 @@ def _record(exe: str, pid: int, seconds: float, out: Path, fmt: str) -> None:
     subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60)  # noqa: S603
 
 
-def profile_gateway(fake: FakeUpstreamProcess, plan: Plan, workdir: Path, template: Path) -> Profile | None:
+def profile_gateway(
+    fake: FakeUpstreamProcess, plan: Plan, workdir: Path, template: Path, case_name: str = "c16"
+) -> Profile | None:
     exe = py_spy()
     if exe is None or fake.proc is None:
         return None
-    case = CASES_BY_NAME["c16"]
+    case = CASES_BY_NAME[case_name]
     raw, svg = workdir / "profile.txt", workdir / "profile.svg"
     svg_s = max(5.0, plan.profile_s / 2)
     gw = BenchGateway(workdir / "gw", fake.url, template=template, cores=GATEWAY_CORES).prepare().start()
     try:
         wrk_args = {"key": CLIENT_KEY, "connections": case.concurrency, "cores": LOAD_CORES}
-        run_wrk(gw.url + CHAT, case.body(), seconds=plan.warmup_s, workdir=workdir / "warmup", **wrk_args)
+        run_wrk(gw.url + case.path, case.body(), seconds=plan.warmup_s, workdir=workdir / "warmup", **wrk_args)
         before = sum(gw.requests_metric().values())
         threads0 = thread_cpu_seconds(gw.pid)
         with ThreadPoolExecutor(1) as pool, Window(fake.proc.pid, gw.pid) as w:
             load = pool.submit(
-                run_wrk, gw.url + CHAT, case.body(), seconds=plan.profile_s + svg_s + 3, workdir=workdir, **wrk_args
+                run_wrk,
+                gw.url + case.path,
+                case.body(),
+                seconds=plan.profile_s + svg_s + 3,
+                workdir=workdir,
+                **wrk_args,
             )
             time.sleep(1)
             _record(exe, gw.pid, plan.profile_s, raw, "raw")
@@ -167,6 +175,7 @@ def profile_gateway(fake: FakeUpstreamProcess, plan: Plan, workdir: Path, templa
     prof = summarize(raw)
     prof.cpu_ms_per_req = 1000 * w.gw / served if served else None
     prof.files = [str(f.relative_to(REPO)) for f in (raw, svg)]
+    prof.case = f"{case.name}: {case.title}"
     total = sum(threads.values()) or 1.0
     shares: Counter[str] = Counter()
     for tid, cpu in threads.items():

@@ -317,7 +317,7 @@ def profile_section(p: Profile | None, version: str) -> list[str]:
     if p is None:
         return ["## Profile", "", "Not run (py-spy missing or --no-profile).", ""]
     return [
-        "## Profile (c16: 0 ms upstream, concurrency 16)",
+        f"## Profile ({p.case})",
         "",
         f"{version}, `py-spy record --gil --rate 200`: {p.samples} samples of whichever gateway thread held "
         "the GIL (Python work; C code running without the GIL, such as SQLite inside the record writer, is "

@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(c.name for c in CASES), help="comma-separated subset")
     parser.add_argument("--reps", type=int, help="runs per case (default: 1 quick, 3 full)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--profile-case", default="c16", help="the case the profile loads the gateway with")
     parser.add_argument(
         "--no-results", action="store_true", help="keep docs/benchmarks.md as it is (quick never writes it)"
     )
@@ -147,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(run)
                     _progress(run)
         if not args.no_profile:
-            print("profile: py-spy on the gateway, c16", flush=True)
+            print(f"profile: py-spy on the gateway, {args.profile_case}", flush=True)
             fake = fakes.get(0.0) or start_fake(latency_ms=0, chunks=FAKE_CHUNKS, cores=LOAD_CORES)
             fakes[0.0] = fake
-            profile = profile_gateway(fake, plan, out / "profile", template)
+            profile = profile_gateway(fake, plan, out / "profile", template, args.profile_case)
     finally:
         for fake in fakes.values():
             fake.stop()

@@ -10,9 +10,9 @@ anthropic_answer.py (answers and stream events: text, tool calls, usage); this m
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
+from providers_app import json_bytes
 from providers_app.errors import InvalidRequest
 
 from .anthropic_answer import FINISH_REASONS, StreamState, completion_from, finish_reason, stream_error, usage_from
@@ -88,7 +88,7 @@ class AnthropicAdapter(ProviderAdapter):
                         raise stream_error(event.data)
                     if not event.data:
                         continue
-                    chunk = state.chunk_for(json.loads(event.data))
+                    chunk = state.chunk_for(json_bytes.loads(event.data))
                     if chunk is not None:
                         yield chunk
                     elif state.done:

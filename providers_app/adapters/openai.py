@@ -26,10 +26,11 @@ servers take it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from providers_app import json_bytes
 
 from .base import ProviderAdapter
 from .errors import StatusError
@@ -64,7 +65,7 @@ def stream_body(params: dict[str, Any]) -> dict[str, Any]:
 def chunk_of(data: str) -> Any:
     """The decoded JSON of one `data:` payload; an `{"error": ...}` payload raises StatusError
     (where the SDK's stream raises APIError), which errors.classify maps by the error's type."""
-    chunk = json.loads(data)
+    chunk = json_bytes.loads(data)
     if isinstance(chunk, dict) and chunk.get("error"):
         raise StatusError(200, None, chunk["error"])
     return chunk
@@ -94,7 +95,7 @@ class OpenAIAdapter(ProviderAdapter):
             response = await self._send(
                 "POST", CHAT_PATH, request_params(request, max_tokens_field=self.max_tokens_field)
             )
-            return completion_from(response.json())
+            return completion_from(json_bytes.loads(response.content))
         except Exception as exc:
             raise self._error(exc) from None
 
@@ -122,7 +123,7 @@ class OpenAIAdapter(ProviderAdapter):
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         try:
             response = await self._send("POST", EMBEDDINGS_PATH, embed_params(request))
-            return embeddings_from(response.json(), request)
+            return embeddings_from(json_bytes.loads(response.content), request)
         except Exception as exc:
             raise self._error(exc) from None
 

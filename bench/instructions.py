@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +48,8 @@ QUIET = {
 class CallgrindGateway(BenchGateway):
     """`serve` under callgrind, unpinned (valgrind runs one thread at a time anyway)."""
 
+    startup_s = STARTUP_S
+
     def prepare(self) -> CallgrindGateway:
         self.env.update(QUIET)
         super().prepare()
@@ -57,26 +58,6 @@ class CallgrindGateway(BenchGateway):
     def launch_prefix(self) -> list[str]:
         out = f"--callgrind-out-file={self.workdir}/callgrind.%p"
         return ["valgrind", "--tool=callgrind", out, "--dump-line=no", "--separate-threads=yes"]
-
-    def start(self, *serve_args: str) -> CallgrindGateway:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
-            [*self.launch_prefix(), sys.executable, "manage.py", "serve", "--workers", "1", *serve_args],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + STARTUP_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/health", timeout=5):  # noqa: S310
-                    return self
-            except OSError:
-                time.sleep(1)
-        raise RuntimeError(f"gateway did not answer /v1/health:\n{self.log()}")
 
 
 def send(conn: http.client.HTTPConnection, case: Case, body: bytes) -> None:

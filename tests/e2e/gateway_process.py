@@ -122,6 +122,8 @@ class GatewayProcess:
         self.manage("loadconfig", str(path))
         return self
 
+    startup_s = 30.0  # until /v1/health answers (bench/instructions.py: longer, under valgrind)
+
     def launch_prefix(self) -> list[str]:
         """Words before the command (the benchmark pins the gateway to a core with taskset)."""
         return []
@@ -135,7 +137,7 @@ class GatewayProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.startup_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited early:\n{self.log()}")

@@ -59,12 +59,18 @@ async def test_without_a_client_watch_a_disconnect_cancels_the_call():
     assert outcome == ["cancelled"] and client.sent == []
 
 
-async def test_with_a_client_watch_the_protocol_cancels_the_call_and_no_task_waits():
+async def _serve_slow_call(watch: ClientWatch) -> tuple[Client, asyncio.Future[None], list[str]]:
+    """A slow call served with `watch` in the scope, once it has started."""
     client, started, outcome = Client(), asyncio.Event(), []
-    watch = ClientWatch()
     scope = _scope(extensions={CLIENT_WATCH: watch})
     served = asyncio.ensure_future(fast_routes.serve(_slow_call(started, outcome), scope, client.receive, client.send))
     await started.wait()
+    return client, served, outcome
+
+
+async def test_with_a_client_watch_the_protocol_cancels_the_call_and_no_task_waits():
+    watch = ClientWatch()
+    client, served, outcome = await _serve_slow_call(watch)
     assert watch.task is served and len(asyncio.all_tasks()) == 2  # this test and `served`: no watcher task
     watch.lost()  # what the protocol does on connection_lost
     await asyncio.wait_for(served, 5)
@@ -85,11 +91,7 @@ async def test_an_answered_call_unlinks_itself_so_a_later_loss_cancels_nothing()
 
 
 async def test_a_server_shutdown_cancellation_is_not_taken_for_the_client_leaving():
-    client, started, outcome = Client(), asyncio.Event(), []
-    watch = ClientWatch()
-    scope = _scope(extensions={CLIENT_WATCH: watch})
-    served = asyncio.ensure_future(fast_routes.serve(_slow_call(started, outcome), scope, client.receive, client.send))
-    await started.wait()
+    _client, served, outcome = await _serve_slow_call(ClientWatch())
     served.cancel()
     try:
         await served

@@ -1,7 +1,8 @@
 """The steps every service call takes, whatever it asks (a completion, embeddings): its start and
 end (the in-flight gauge, latency, the record), the model it names and whether the key may use
-it, the cache lookup with single flight, a hit, an error on the record, and keeping an answer
-that arrives as its client leaves. completion.py and embedding.py both call these, so both give
+it, the cache lookup with single flight, a hit, a miss's admission and upstream call (leading
+identical requests), the routed call and who answered it, an error on the record, and keeping
+an answer that arrives as its client leaves. completion.py and embedding.py both call these, so both give
 the same guarantees the same way.
 """
 
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from completions_app import metrics
+from providers_app.adapters.base import ProviderAdapter
 from providers_app.errors import GatewayError, InvalidRequest, PermissionDenied
 from providers_app.models import mode_named
 
@@ -21,7 +23,9 @@ from ..models import CompletionRecord
 from .audit import Outcome, outcome_finish
 from .catalog import Catalog, ModelEntry, model_missing
 from .gateway_state import GatewayState
-from .limit_gate import settle
+from .limit_gate import admit, settle
+from .limit_types import Ask
+from .router import Routed, route
 from .singleflight import LeaderGone
 from .types import CallContext, CompletionInput, EmbeddingInput
 
@@ -141,3 +145,57 @@ async def shielded(call: Awaitable[T], abandoned: Callable[[T], None]) -> T:
     finally:
         if not task.done():
             task.cancel()  # the client is gone: so is the upstream request
+
+
+async def miss_call(
+    o: Outcome,
+    state: GatewayState,
+    key: str | None,
+    ask: Callable[[], Ask],
+    call: Callable[[], Awaitable[T]],
+    cached: Callable[[T], Any],
+    store: Callable[[str, Any], Awaitable[None]],
+) -> T:
+    """A cache miss's upstream `call`, once the key's limits admit `ask()` (an unlimited key
+    skips that). A cacheable one (`key`) leads the identical requests that arrive meanwhile:
+    they get `cached(answer)`, which `store` also writes to the response cache."""
+    owners = o.ctx.client.owners
+    if key is not None and state.flights.follower_of(key) is None:
+        async with state.flights.lead(key) as flight:
+            if owners:
+                await admit(o, state.limiter, owners, ask(), flight)
+            value = await call()
+            answer = cached(value)
+            flight.resolve(answer)
+            await store(key, answer)
+            return value
+    if owners:
+        await admit(o, state.limiter, owners, ask())
+    return await call()
+
+
+async def routed_call(
+    o: Outcome,
+    catalog: Catalog,
+    model: ModelEntry,
+    run: Callable[[ModelEntry, ProviderAdapter], Awaitable[T]],
+    refusal: Callable[[ModelEntry], GatewayError | None] | None,
+) -> tuple[Routed[T], float]:
+    """`run` on the model or a fallback (router.route), and when it started; its time goes to
+    the record's upstream time, the model, provider and key that answered to the record."""
+    started = time.perf_counter()
+    try:
+        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=refusal)
+    finally:
+        o.upstream_s += time.perf_counter() - started
+    m = routed.model
+    o.served_model, o.provider = m.name, m.provider.name
+    o.provider_key = routed.key.label if routed.key else ""
+    return routed, started
+
+
+def answered(o: Outcome, routed: Routed[Any]) -> None:
+    """A non-streamed call's answer is in: its provider's breaker counts a success, and the
+    upstream-time metric the call's duration."""
+    routed.ticket.success()
+    upstream_durations.get(o.provider).observe(o.upstream_s)

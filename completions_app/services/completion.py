@@ -23,13 +23,16 @@ from .answer import AnswerBuilder, Piece, choices_of, delta_of, pieces_of
 from .audit import Outcome, estimate_input_tokens, estimate_tokens, outcome_finish
 from .call_steps import (
     CHAT,
+    answered,
     cache_lookup,
     call_end,
     call_settled_end,
     call_start,
     error_apply,
     hit_apply,
+    miss_call,
     model_resolve,
+    routed_call,
     shielded,
     upstream_durations,
 )
@@ -39,7 +42,6 @@ from .cost import cost_compute
 from .gateway_state import GatewayState, gateway_state
 from .limit_gate import HIT, admit, ask_for
 from .response_cache import CachedAnswer, cache_key, cacheable
-from .router import route
 from .types import CallContext, CompletionInput, CompletionResult, StreamDelta, StreamEnd, StreamEvent, StreamStart
 
 log = logging.getLogger(__name__)
@@ -197,18 +199,15 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
             _apply_hit(o, hit)
             o.latency_ms = (time.perf_counter() - t0) * 1000
             return _result(o, choices=_hit_choices(hit), usage=hit.usage, limit_headers=headers)
-        if key is not None and state.flights.follower_of(key) is None:
-            async with state.flights.lead(key) as flight:
-                if owners:
-                    await admit(o, state.limiter, owners, ask_for(inp, model), flight)
-                completion = await _call(o, catalog, model)
-                answer = _answer(o, completion.text, pieces_of(completion.choices))
-                flight.resolve(answer)
-                await state.cache.set(key, answer)
-        else:
-            if owners:
-                await admit(o, state.limiter, owners, ask_for(inp, model))
-            completion = await _call(o, catalog, model)
+        completion = await miss_call(
+            o,
+            state,
+            key,
+            lambda: ask_for(inp, model),
+            lambda: _call(o, catalog, model),
+            lambda done: _answer(o, done.text, pieces_of(done.choices)),
+            state.cache.set,
+        )
         o.latency_ms = (time.perf_counter() - t0) * 1000
         headers = o.admission.headers if o.admission is not None else None
         return _result(o, choices=completion.choices, response_id=completion.response_id, limit_headers=headers)
@@ -223,25 +222,17 @@ async def completion_create(inp: CompletionInput, ctx: CallContext) -> Completio
 
 
 async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Completion:
-    started = time.perf_counter()
-
     async def run(m: ModelEntry, adapter: ProviderAdapter) -> Completion:
         # Shielded so that a client leaving does not lose an answer that has arrived: the
         # provider bills it, so the record carries its usage (_abandoned).
         return await shielded(adapter.complete(_chat_request(m, o.inp)), lambda answer: _abandoned(o, m, answer))
 
-    try:
-        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal(o.inp))
-    finally:
-        o.upstream_s += time.perf_counter() - started
-    routed.ticket.success()
-    m = routed.model
-    o.served_model, o.provider = m.name, m.provider.name
-    o.provider_key = routed.key.label if routed.key else ""
-    o.finish_reason, o.stop_sequence = routed.value.finish_reason, routed.value.choices[0].stop_sequence
-    upstream_durations.get(o.provider).observe(time.perf_counter() - started)
-    _apply_usage(o, m, routed.value.usage, _delivered(routed.value.choices))
-    return routed.value
+    routed, _started = await routed_call(o, catalog, model, run, _refusal(o.inp))
+    answered(o, routed)
+    completion = routed.value
+    o.finish_reason, o.stop_sequence = completion.finish_reason, completion.choices[0].stop_sequence
+    _apply_usage(o, routed.model, completion.usage, _delivered(completion.choices))
+    return completion
 
 
 def _abandoned(o: Outcome, m: ModelEntry, answer: Completion) -> None:
@@ -339,8 +330,6 @@ async def completion_stream(inp: CompletionInput, ctx: CallContext) -> AsyncIter
 async def _stream_upstream(
     o: Outcome, t0: float, catalog: Catalog, model: ModelEntry, builder: AnswerBuilder
 ) -> AsyncIterator[StreamEvent]:
-    started = time.perf_counter()
-
     async def run(m: ModelEntry, adapter: ProviderAdapter) -> tuple[AsyncIterator[StreamChunk], StreamChunk | None]:
         # Failover is possible until the first chunk arrives, so opening the
         # stream and reading its first chunk is the routed call.
@@ -353,13 +342,8 @@ async def _stream_upstream(
             await it.aclose()
             raise
 
-    try:
-        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal(o.inp))
-    finally:
-        o.upstream_s += time.perf_counter() - started
+    routed, started = await routed_call(o, catalog, model, run, _refusal(o.inp))
     m, (it, chunk) = routed.model, routed.value
-    o.served_model, o.provider = m.name, m.provider.name
-    o.provider_key = routed.key.label if routed.key else ""
     o.ttft_ms = (time.perf_counter() - t0) * 1000
     _ttfts.get(o.provider).observe(time.perf_counter() - started)
     usage: Usage | None = None

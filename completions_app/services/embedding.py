@@ -23,15 +23,17 @@ from providers_app.models import mode_named
 from .audit import Outcome, estimate_tokens
 from .call_steps import (
     EMBEDDING,
+    answered,
     cache_lookup,
     call_end,
     call_settled_end,
     call_start,
     error_apply,
     hit_apply,
+    miss_call,
     model_resolve,
+    routed_call,
     shielded,
-    upstream_durations,
 )
 from .catalog import Catalog, ModelEntry, catalog_get
 from .cost import cost_compute
@@ -39,7 +41,6 @@ from .gateway_state import gateway_state
 from .limit_gate import HIT, admit
 from .limit_types import Ask
 from .response_cache import CachedEmbeddings, embedding_cache_key
-from .router import route
 from .types import CallContext, EmbeddingInput, EmbeddingResult
 
 MAX_INPUTS = 2048  # OpenAI's own limit on one request's inputs
@@ -143,24 +144,21 @@ async def embedding_create(inp: EmbeddingInput, ctx: CallContext) -> EmbeddingRe
             hit_apply(o, served_model=hit.served_model, provider=hit.provider, cost_usd=hit.cost_usd)
             o.latency_ms = (time.perf_counter() - t0) * 1000
             return _result(o, hit.vectors, hit.usage, headers)
-        if key is not None and state.flights.follower_of(key) is None:
-            async with state.flights.lead(key) as flight:
-                if owners:
-                    await admit(o, state.limiter, owners, _ask(inp, model), flight)
-                embeddings = await _call(o, catalog, model)
-                answer = CachedEmbeddings(
-                    vectors=embeddings.vectors,
-                    usage=o.usage,
-                    served_model=o.served_model,
-                    provider=o.provider,
-                    cost_usd=str(o.cost),
-                )
-                flight.resolve(answer)  # type: ignore[arg-type] - a flight carries its own kind's answer
-                await state.cache.set_embeddings(key, answer)
-        else:
-            if owners:
-                await admit(o, state.limiter, owners, _ask(inp, model))
-            embeddings = await _call(o, catalog, model)
+        embeddings = await miss_call(
+            o,
+            state,
+            key,
+            lambda: _ask(inp, model),
+            lambda: _call(o, catalog, model),
+            lambda done: CachedEmbeddings(
+                vectors=done.vectors,
+                usage=o.usage,
+                served_model=o.served_model,
+                provider=o.provider,
+                cost_usd=str(o.cost),
+            ),
+            state.cache.set_embeddings,
+        )
         o.latency_ms = (time.perf_counter() - t0) * 1000
         headers = o.admission.headers if o.admission is not None else None
         return _result(o, embeddings.vectors, o.usage, headers)
@@ -175,7 +173,6 @@ async def embedding_create(inp: EmbeddingInput, ctx: CallContext) -> EmbeddingRe
 
 
 async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Embeddings:
-    started = time.perf_counter()
     inp: EmbeddingInput = o.inp  # type: ignore[assignment]
 
     def abandoned(m: ModelEntry, answer: Embeddings) -> None:
@@ -186,14 +183,7 @@ async def _call(o: Outcome, catalog: Catalog, model: ModelEntry) -> Embeddings:
         # Shielded: embeddings that arrive as the client leaves are billed, so recorded.
         return await shielded(adapter.embed(_request(m, inp)), lambda answer: abandoned(m, answer))
 
-    try:
-        routed = await route(catalog=catalog, model=model, attempts=o.attempts, run=run, refusal=_refusal)
-    finally:
-        o.upstream_s += time.perf_counter() - started
-    routed.ticket.success()
-    m = routed.model
-    o.served_model, o.provider = m.name, m.provider.name
-    o.provider_key = routed.key.label if routed.key else ""
-    upstream_durations.get(o.provider).observe(time.perf_counter() - started)
-    _apply_usage(o, m, routed.value.usage)
+    routed, _started = await routed_call(o, catalog, model, run, _refusal)
+    answered(o, routed)
+    _apply_usage(o, routed.model, routed.value.usage)
     return routed.value

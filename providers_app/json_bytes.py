@@ -2,7 +2,7 @@
 
 orjson writes a small answer ~15× faster than json.dumps and reads one ~4× faster than
 json.loads (docs/benchmarks.md). Every non-streamed answer, upstream request body and stream
-event is written here, and every upstream answer and stream event read here.
+event is written here; OpenAI's answers and chunks and Anthropic's stream events are read here.
 
 Writing, orjson refuses what json.dumps writes: an integer past 64 bits (a client's tool schema
 may hold one) and a string that is not UTF-8 (a lone surrogate an upstream sent). Those go to
@@ -27,11 +27,6 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return json.dumps(value, separators=(",", ":")).encode()
-
-
-def dumps_text(value: Any) -> str:
-    """`dumps`, as text (for an SSE line built around it)."""
-    return dumps(value).decode()
 
 
 def loads(data: bytes | str) -> Any:

@@ -2,8 +2,8 @@
 end (the in-flight gauge, latency, the record), the model it names and whether the key may use
 it, the cache lookup with single flight, a hit, a miss's admission and upstream call (leading
 identical requests), the routed call and who answered it, an error on the record, and keeping
-an answer that arrives as its client leaves. completion.py and embedding.py both call these, so both give
-the same guarantees the same way.
+an answer that arrives as its client leaves. completion.py and embedding.py both call these, so
+both give the same guarantees the same way.
 """
 
 from __future__ import annotations
